@@ -1,0 +1,170 @@
+#pragma once
+// Plain config structs: what the YAML loader (config/loader.cpp, the only yaml-cpp user) produces
+// after validation. A Config is immutable once built and shared as std::shared_ptr<const Config>.
+// Defaults come from core/limits.hpp. docs/config.md documents every key.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/limits.hpp"
+
+namespace usher::config {
+
+using Duration = std::chrono::milliseconds;
+
+struct SocketAddress {
+    std::string host;  // numeric IPv4/IPv6 literal or hostname
+    std::uint16_t port = 0;
+    std::string to_string() const;  // "host:port", IPv6 in brackets
+};
+
+struct Timeouts {
+    Duration connect = limits::kConnectTimeout;
+    Duration request_header = limits::kRequestHeaderTimeout;
+    Duration client_idle = limits::kClientIdleTimeout;
+    Duration upstream_header = limits::kUpstreamHeaderTimeout;
+    Duration upstream_idle = limits::kUpstreamIdleTimeout;
+    Duration total = limits::kTotalTimeout;  // 0 = none
+};
+
+// A route may override any subset of the global timeouts.
+struct TimeoutOverrides {
+    std::optional<Duration> connect, request_header, client_idle, upstream_header, upstream_idle,
+        total;
+    Timeouts apply(const Timeouts& base) const;
+};
+
+struct Limits {
+    std::uint64_t max_request_line = limits::kMaxRequestLine;
+    std::uint64_t max_header_bytes = limits::kMaxHeaderBytes;
+    std::uint64_t max_header_count = limits::kMaxHeaderCount;
+    std::uint64_t max_body = limits::kMaxBodyBytes;  // 0 = unlimited
+    bool allow_bare_lf = false;
+};
+
+struct Listener {
+    std::string name;  // defaults to the address string
+    SocketAddress address;
+    int backlog = limits::kListenBacklog;
+    std::uint64_t max_connections = limits::kMaxConnectionsPerListener;  // 0 = unlimited
+};
+
+enum class StringMatchKind { exact, prefix, regex, present };
+struct StringMatch {
+    StringMatchKind kind = StringMatchKind::exact;
+    std::string value;  // exact/prefix text or RE2 pattern; empty for present
+};
+
+// A header, cookie or query-parameter condition.
+struct NamedMatch {
+    std::string name;
+    StringMatch match;  // kind exact ("equals"), regex, or present
+};
+
+struct RouteMatch {
+    std::vector<std::string> hosts;  // exact "a.example.com" or wildcard "*.example.com"; empty = any
+    std::optional<StringMatch> path;  // exact / prefix / regex; absent = any
+    std::vector<std::string> methods;  // empty = any
+    std::vector<NamedMatch> headers;
+    std::vector<NamedMatch> cookies;
+    std::vector<NamedMatch> query;
+    std::vector<std::string> listeners;  // listener names; empty = all
+};
+
+struct HeaderEdits {
+    std::vector<std::pair<std::string, std::string>> set;  // replace (or add)
+    std::vector<std::pair<std::string, std::string>> add;  // append
+    std::vector<std::string> remove;
+    bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+};
+
+struct Rewrite {
+    std::optional<std::string> strip_prefix;    // remove this prefix from the path
+    std::optional<std::string> replace_prefix;  // with strip_prefix: put this in its place
+    std::optional<std::string> host;            // replace Host sent upstream
+};
+
+struct Redirect {
+    int status = 302;  // 301, 302, 307 or 308
+    std::string to;    // absolute URL or path
+};
+
+struct DirectResponse {
+    int status = 200;
+    std::string body;
+    std::string content_type = "text/plain; charset=utf-8";
+};
+
+struct Route {
+    std::string name;  // defaults to "route[N]"
+    RouteMatch match;
+    // Exactly one action:
+    std::string cluster;
+    std::optional<Redirect> redirect;
+    std::optional<DirectResponse> respond;
+
+    Rewrite rewrite;
+    HeaderEdits request_headers;
+    HeaderEdits response_headers;
+    TimeoutOverrides timeouts;
+    std::optional<std::uint64_t> max_body;  // overrides limits.max_body
+};
+
+struct Endpoint {
+    SocketAddress address;
+    std::uint32_t weight = 1;
+};
+
+struct Pool {
+    std::uint64_t max_idle = limits::kPoolMaxIdle;
+    Duration idle_timeout = limits::kPoolIdleTimeout;
+    std::uint64_t max_requests = limits::kPoolMaxRequests;  // 0 = unlimited
+};
+
+enum class BalancerKind { round_robin };
+
+struct Cluster {
+    std::string name;
+    std::vector<Endpoint> endpoints;
+    BalancerKind balancer = BalancerKind::round_robin;
+    Pool pool;
+};
+
+struct ProxyOptions {
+    std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-* are kept and appended to
+    bool forwarded = false;                    // also send RFC 7239 Forwarded
+    bool via = true;                           // add "Via: 1.1 usher"
+    bool preserve_host = true;                 // send the client's Host upstream
+    std::vector<std::string> hide_response_headers{"Server", "X-Powered-By"};
+};
+
+enum class LogLevel { trace, debug, info, warn, error, off };
+enum class AccessLogFormat { combined, json };
+
+struct AccessLog {
+    std::string path;  // "" or "off" = disabled, "-" = stdout, else a file
+    AccessLogFormat format = AccessLogFormat::combined;
+    bool enabled() const { return !path.empty() && path != "off"; }
+};
+
+struct Config {
+    std::string source;         // file name it was loaded from ("<quick>" for quick mode)
+    unsigned workers = 0;       // 0 = one per core ("auto")
+    LogLevel log_level = LogLevel::info;
+    AccessLog access_log;
+    Timeouts timeouts;
+    Duration drain_timeout = limits::kDrainTimeout;
+    Limits limits;
+    ProxyOptions proxy;
+    std::vector<Listener> listeners;
+    std::vector<Route> routes;
+    std::map<std::string, Cluster> clusters;
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+}  // namespace usher::config
