@@ -25,8 +25,9 @@ struct RequestHead {
     HeaderMap headers;
 
     // Derived by the parser:
-    std::string_view authority;   // Host header value (or authority of an absolute-form target)
-    std::string_view path;        // path + query of the target ("/" for asterisk/authority form)
+    std::string_view authority;  // Host header value (or authority of an absolute-form target)
+    std::string_view path;       // path + query of the target ("*" / the authority for the
+                                 // asterisk and authority forms)
     BodyFraming framing = BodyFraming::none;
     std::uint64_t content_length = 0;  // valid when framing == content_length
     bool keep_alive = true;        // false for HTTP/1.0 without keep-alive, or Connection: close
@@ -50,7 +51,7 @@ struct ResponseHead {
     void clear() noexcept;
 };
 
-std::string_view version_string(Version v) noexcept;  // "HTTP/1.0" / "HTTP/1.1"
+std::string_view version_string(Version v) noexcept;            // "HTTP/1.0" / "HTTP/1.1"
 std::string_view reason_phrase(std::uint16_t status) noexcept;  // standard phrase or "Unknown"
 
 }  // namespace usher::http

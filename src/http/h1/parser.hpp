@@ -14,10 +14,10 @@
 namespace usher::http::h1 {
 
 struct ParserLimits {
-    std::size_t max_request_line = 8 * 1024;    // longer request line -> 414
-    std::size_t max_header_bytes = 64 * 1024;   // whole head incl. request line -> 431
-    std::size_t max_header_count = 100;         // more fields -> 431
-    bool allow_bare_lf = false;                 // accept LF without CR as a line ending
+    std::size_t max_request_line = 8 * 1024;   // longer request line -> 414
+    std::size_t max_header_bytes = 64 * 1024;  // whole head incl. request line -> 431
+    std::size_t max_header_count = 100;        // more fields -> 431
+    bool allow_bare_lf = false;                // accept LF without CR as a line ending
 };
 
 // Why a message was rejected. `status` is the local reply a server should send (400, 414, 431,
@@ -54,27 +54,31 @@ ParseResult parse_response_head(std::string_view buf, const ParserLimits& limits
 
 // Incremental decoder of the chunked transfer coding (RFC 9112 section 7.1).
 class ChunkedDecoder {
-public:
+  public:
     struct Step {
         enum class Kind : std::uint8_t { need_more, data, done, error };
         Kind kind = Kind::need_more;
-        std::size_t consumed = 0;     // bytes of `input` used by this step (may be > 0 for need_more)
-        std::string_view data;        // data: chunk payload bytes, a view into `input`
-        std::string_view trailers;    // done: raw trailer field lines, each ending in CRLF (may be empty)
-        ParseError error;             // error: why (status 400)
+        std::size_t consumed = 0;  // bytes of `input` used by this step (may be > 0 for need_more)
+        std::string_view data;     // data: chunk payload bytes, a view into `input`
+        std::string_view
+            trailers;      // done: raw trailer field lines, each ending in CRLF (may be empty)
+        ParseError error;  // error: why (status 400)
     };
 
     explicit ChunkedDecoder(std::size_t max_trailer_bytes = 16 * 1024) noexcept
         : max_trailer_bytes_(max_trailer_bytes) {}
 
-    // Decodes from the start of `input`. Call again with the remaining input (input.substr(consumed)
-    // plus newly read bytes) until done or error. Chunk extensions are validated and dropped.
+    // Decodes from the start of `input`. Call again with the remaining input
+    // (input.substr(consumed) plus newly read bytes) until done or error. Chunk extensions are
+    // validated and dropped.
     Step decode(std::string_view input) noexcept;
 
     void reset() noexcept;
     bool finished() const noexcept;
 
-private:
+  private:
+    Step decode_trailers(std::string_view input, std::size_t pos) noexcept;
+
     enum class State : std::uint8_t { size, data, data_crlf, trailers, done, failed };
     State state_ = State::size;
     std::uint64_t remaining_ = 0;
