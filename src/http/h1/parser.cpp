@@ -130,10 +130,10 @@ void note_transfer_encoding(std::string_view value, HeadFacts& f) {
         if (coding.empty() || !all_of(coding, kToken)) {
             f.transfer_encoding_error = "malformed Transfer-Encoding";
         } else if (f.chunked_seen) {
-            f.transfer_encoding_error = iequals(coding, "chunked")
+            f.transfer_encoding_error = lower_equals(coding, "chunked")
                                             ? "chunked applied twice"
                                             : "chunked is not the final coding";
-        } else if (iequals(coding, "chunked")) {
+        } else if (lower_equals(coding, "chunked")) {
             f.chunked_seen = true;
         } else {
             f.unknown_coding = true;
@@ -143,9 +143,9 @@ void note_transfer_encoding(std::string_view value, HeadFacts& f) {
 
 void note_connection(std::string_view value, HeadFacts& f) {
     for_each_element(value, [&](std::string_view token) {
-        f.close = f.close || iequals(token, "close");
-        f.keep_alive = f.keep_alive || iequals(token, "keep-alive");
-        f.connection_upgrade = f.connection_upgrade || iequals(token, "upgrade");
+        f.close = f.close || lower_equals(token, "close");
+        f.keep_alive = f.keep_alive || lower_equals(token, "keep-alive");
+        f.connection_upgrade = f.connection_upgrade || lower_equals(token, "upgrade");
     });
 }
 
@@ -153,33 +153,33 @@ void note_connection(std::string_view value, HeadFacts& f) {
 std::string_view note_field(const FieldLine& field, HeadFacts& f) {
     switch (field.name.size()) {
         case 4:
-            if (iequals(field.name, "host")) {
+            if (lower_equals(field.name, "host")) {
                 ++f.host_count;
                 f.host = field.value;
             }
             break;
         case 6:
-            if (iequals(field.name, "expect")) {
-                f.expect_continue = f.expect_continue || iequals(field.value, "100-continue");
+            if (lower_equals(field.name, "expect")) {
+                f.expect_continue = f.expect_continue || lower_equals(field.value, "100-continue");
             }
             break;
         case 7:
-            if (iequals(field.name, "upgrade")) {
+            if (lower_equals(field.name, "upgrade")) {
                 f.has_upgrade = true;
             }
             break;
         case 10:
-            if (iequals(field.name, "connection")) {
+            if (lower_equals(field.name, "connection")) {
                 note_connection(field.value, f);
             }
             break;
         case 14:
-            if (iequals(field.name, "content-length")) {
+            if (lower_equals(field.name, "content-length")) {
                 return note_content_length(field.value, f);
             }
             break;
         case 17:
-            if (iequals(field.name, "transfer-encoding")) {
+            if (lower_equals(field.name, "transfer-encoding")) {
                 note_transfer_encoding(field.value, f);
             }
             break;
@@ -197,7 +197,7 @@ void collapse_content_length(HeaderMap& headers, const HeadFacts& f) {
     bool kept = false;
     auto& fields = headers.fields();
     const auto end = std::remove_if(fields.begin(), fields.end(), [&](HeaderField& field) {
-        if (field.name.size() != 14 || !iequals(field.name, "content-length")) {
+        if (field.name.size() != 14 || !lower_equals(field.name, "content-length")) {
             return false;
         }
         if (kept) {
@@ -476,7 +476,7 @@ ParseResult parse_request_line(std::string_view line, RequestHead& out) {
         return fail(400, "malformed request line");
     }
     out.target = rest.substr(0, sp2);
-    if (!all_of(out.target, kTarget)) {
+    if (!valid_target(out.target)) {
         return fail(400, "invalid character in request target");
     }
     switch (check_version(rest.substr(sp2 + 1))) {

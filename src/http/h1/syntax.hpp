@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace usher::http::h1::syntax {
@@ -63,6 +64,50 @@ inline bool all_of(std::string_view s, std::uint8_t cls) noexcept {
     return true;
 }
 
+// SWAR helpers: test 8 bytes per step for the bytes that are never valid, then fall back to the
+// table for the word that holds one (rare: HTAB in a value, or a real error).
+inline constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+inline constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+
+inline std::uint64_t load8(const char* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+// Non-zero when some byte of `x` is < n (n <= 128).
+inline std::uint64_t has_less(std::uint64_t x, std::uint8_t n) noexcept {
+    return (x - kOnes * n) & ~x & kHighBits;
+}
+// Non-zero when some byte of `x` equals b.
+inline std::uint64_t has_byte(std::uint64_t x, std::uint8_t b) noexcept {
+    const std::uint64_t y = x ^ (kOnes * b);
+    return (y - kOnes) & ~y & kHighBits;
+}
+
+// field-value bytes: VCHAR, obs-text, SP, HTAB (RFC 9110 5.5).
+inline bool valid_field_value(std::string_view s) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        const std::uint64_t x = load8(s.data() + i);
+        if ((has_less(x, 0x20) | has_byte(x, 0x7f)) != 0) {
+            break;
+        }
+    }
+    return all_of(s.substr(i), kFieldValue);
+}
+
+// request-target bytes: printable ASCII except SP and '#'.
+inline bool valid_target(std::string_view s) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        const std::uint64_t x = load8(s.data() + i);
+        if ((has_less(x, 0x21) | has_byte(x, 0x7f) | has_byte(x, '#') | (x & kHighBits)) != 0) {
+            break;
+        }
+    }
+    return all_of(s.substr(i), kTarget);
+}
+
 inline bool is_ows(char c) noexcept {
     return c == ' ' || c == '\t';
 }
@@ -75,6 +120,22 @@ inline std::string_view trim_ows(std::string_view s) noexcept {
         s.remove_suffix(1);
     }
     return s;
+}
+
+// Case-insensitive compare against a lowercase literal made of letters, digits and '-'. Exact for
+// field names and values that already passed validation (the only bytes that OR 0x20 into one of
+// those are control bytes, which validation rejects); not for arbitrary input.
+inline bool lower_equals(std::string_view s, std::string_view lower_literal) noexcept {
+    if (s.size() != lower_literal.size()) {
+        return false;
+    }
+    for (std::size_t k = 0; k < s.size(); ++k) {
+        if ((static_cast<unsigned char>(s[k]) | 0x20U) !=
+            static_cast<unsigned char>(lower_literal[k])) {
+            return false;
+        }
+    }
+    return true;
 }
 
 // One field line split into name and OWS-trimmed value, or the reason it is invalid.
@@ -97,17 +158,37 @@ inline FieldLine parse_field_line(std::string_view line) noexcept {
         out.error = "obsolete line folding";
         return out;
     }
-    std::size_t i = 0;
-    while (i < line.size() && is(line[i], kToken)) {
-        ++i;
+    // memchr finds the colon; the name is then checked without a branch per byte.
+    const void* colon = std::memchr(line.data(), ':', line.size());
+    std::size_t i = colon == nullptr
+                        ? line.size()
+                        : static_cast<std::size_t>(static_cast<const char*>(colon) - line.data());
+    std::uint8_t acc = kToken;
+    for (std::size_t k = 0; k < i; ++k) {
+        acc &= kCharClass[static_cast<unsigned char>(line[k])];
+    }
+    if (acc == 0 || i == line.size()) {
+        i = 0;
+        while (i < line.size() && is(line[i], kToken)) {
+            ++i;
+        }
     }
     if (i == line.size()) {
         out.error = "field line without colon";
         return out;
     }
     if (line[i] != ':') {
-        out.error = is_ows(line[i]) ? "whitespace before colon in field"
-                                    : "invalid character in field name";
+        std::size_t j = i;
+        while (j < line.size() && is_ows(line[j])) {
+            ++j;
+        }
+        if (line[i] == '\r') {
+            out.error = "bare CR in field line";
+        } else if (j > i && j < line.size() && line[j] == ':') {
+            out.error = "whitespace before colon in field";
+        } else {
+            out.error = "invalid character in field name";
+        }
         return out;
     }
     if (i == 0) {
@@ -116,8 +197,9 @@ inline FieldLine parse_field_line(std::string_view line) noexcept {
     }
     out.name = line.substr(0, i);
     std::string_view value = line.substr(i + 1);
-    if (!all_of(value, kFieldValue)) {
-        out.error = "invalid character in field value";
+    if (!valid_field_value(value)) {
+        out.error = value.find('\r') != std::string_view::npos ? "bare CR in field line"
+                                                               : "invalid character in field value";
         return out;
     }
     out.value = trim_ows(value);
