@@ -1,0 +1,24 @@
+#include "config/config.hpp"
+
+namespace usher::config {
+
+std::string SocketAddress::to_string() const {
+    const bool ipv6 = host.find(':') != std::string::npos;
+    std::string out = ipv6 ? "[" + host + "]" : host;
+    out += ':';
+    out += std::to_string(port);
+    return out;
+}
+
+Timeouts TimeoutOverrides::apply(const Timeouts& base) const {
+    Timeouts t = base;
+    t.connect = connect.value_or(base.connect);
+    t.request_header = request_header.value_or(base.request_header);
+    t.client_idle = client_idle.value_or(base.client_idle);
+    t.upstream_header = upstream_header.value_or(base.upstream_header);
+    t.upstream_idle = upstream_idle.value_or(base.upstream_idle);
+    t.total = total.value_or(base.total);
+    return t;
+}
+
+}  // namespace usher::config

@@ -1,0 +1,47 @@
+#pragma once
+// Small syntax checks the config loader needs, kept free of yaml-cpp so they are easy to test and
+// reuse (the CLI's quick mode parses --listen/--to with the same functions). Each returns the
+// parsed value, or nullopt and a one-line reason in *error that does not repeat the field path.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace usher::config {
+
+// "host:port", "[v6]:port"; with allow_empty_host also ":port" (host becomes 0.0.0.0).
+// The host is an IPv4/IPv6 literal or a hostname; the port must be 1-65535.
+std::optional<SocketAddress> parse_socket_address(std::string_view text, bool allow_empty_host,
+                                                  std::string* error);
+
+// An upstream endpoint: "host:port" or "http://host:port" (port 80 if omitted, one trailing "/"
+// allowed). "https://" is rejected until TLS to backends exists.
+std::optional<SocketAddress> parse_endpoint_address(std::string_view text, std::string* error);
+
+// "10.0.0.0/8", "fd00::/8", or a bare address (a /32 or /128). Returns the canonical form
+// "address/length". Host bits set below the prefix are an error (with the intended network).
+std::optional<std::string> normalize_cidr(std::string_view text, std::string* error);
+
+// RFC 9110 token (header names, methods).
+bool is_token(std::string_view s);
+
+// A header value we can send: no control characters except horizontal tab.
+bool is_valid_header_value(std::string_view s);
+
+// Names of clusters: [A-Za-z0-9_.-]+.
+bool is_identifier(std::string_view s);
+
+// A hostname or IP literal (IPv6 in brackets), without a port.
+bool is_valid_hostname(std::string_view s);
+
+// A route host pattern: a hostname, or "*." followed by a hostname. Nothing else may contain '*'.
+bool is_valid_host_pattern(std::string_view s);
+
+// The candidate closest to `word` for a "did you mean" hint: edit distance <= 2 (case-insensitive)
+// or a prefix match of at least 3 characters either way. nullopt when nothing is close.
+std::optional<std::string> closest_match(std::string_view word,
+                                         const std::vector<std::string>& candidates);
+
+}  // namespace usher::config
