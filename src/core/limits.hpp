@@ -11,20 +11,20 @@ using std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
 // Timeouts (issue 3, item 7). Zero means "no limit" where a field allows it.
-inline constexpr milliseconds kConnectTimeout = 5s;           // upstream connect -> 502/503
-inline constexpr milliseconds kRequestHeaderTimeout = 10s;    // client head read -> 408
-inline constexpr milliseconds kClientIdleTimeout = 60s;       // keep-alive idle -> silent close
-inline constexpr milliseconds kUpstreamHeaderTimeout = 60s;   // upstream response head -> 504
-inline constexpr milliseconds kUpstreamIdleTimeout = 60s;     // between body bytes -> abort
-inline constexpr milliseconds kTotalTimeout = 0s;             // whole exchange; 0 = none
-inline constexpr milliseconds kDrainTimeout = 30s;            // graceful shutdown
-inline constexpr milliseconds kClientBodyIdleTimeout = 60s;   // between client body bytes
+inline constexpr milliseconds kConnectTimeout = 5s;          // upstream connect -> 502/503
+inline constexpr milliseconds kRequestHeaderTimeout = 10s;   // client head read -> 408
+inline constexpr milliseconds kClientIdleTimeout = 60s;      // keep-alive idle -> silent close
+inline constexpr milliseconds kUpstreamHeaderTimeout = 60s;  // upstream response head -> 504
+inline constexpr milliseconds kUpstreamIdleTimeout = 60s;    // between body bytes -> abort
+inline constexpr milliseconds kTotalTimeout = 0s;            // whole exchange; 0 = none
+inline constexpr milliseconds kDrainTimeout = 30s;           // graceful shutdown
+inline constexpr milliseconds kClientBodyIdleTimeout = 60s;  // between client body bytes
 
 // HTTP/1.1 parsing limits.
-inline constexpr std::size_t kMaxRequestLine = 8 * 1024;      // -> 414
-inline constexpr std::size_t kMaxHeaderBytes = 64 * 1024;     // -> 431
-inline constexpr std::size_t kMaxHeaderCount = 100;           // -> 431
-inline constexpr std::uint64_t kMaxBodyBytes = 0;             // per route; 0 = unlimited (-> 413)
+inline constexpr std::size_t kMaxRequestLine = 8 * 1024;   // -> 414
+inline constexpr std::size_t kMaxHeaderBytes = 64 * 1024;  // -> 431
+inline constexpr std::size_t kMaxHeaderCount = 100;        // -> 431
+inline constexpr std::uint64_t kMaxBodyBytes = 0;          // per route; 0 = unlimited (-> 413)
 
 // Listeners.
 inline constexpr int kListenBacklog = 1024;
@@ -34,10 +34,10 @@ inline constexpr milliseconds kAcceptBackoff = 100ms;         // after EMFILE/EN
 // Upstream keep-alive pool (per worker, per endpoint).
 inline constexpr std::size_t kPoolMaxIdle = 64;
 inline constexpr milliseconds kPoolIdleTimeout = 60s;
-inline constexpr std::uint64_t kPoolMaxRequests = 0;          // per connection; 0 = unlimited
+inline constexpr std::uint64_t kPoolMaxRequests = 0;  // per connection; 0 = unlimited
 
 // Buffers.
-inline constexpr std::size_t kIoBufferSize = 16 * 1024;       // one read/write chunk
+inline constexpr std::size_t kIoBufferSize = 16 * 1024;  // one read/write chunk
 
 // Access log: per-worker buffer flushed when full or every flush interval.
 inline constexpr std::size_t kAccessLogBuffer = 64 * 1024;

@@ -1,0 +1,140 @@
+#include "proxy/client_connection.hpp"
+
+#include <algorithm>
+
+#include "core/log.hpp"
+
+namespace usher::proxy {
+
+using net::TimeoutCause;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr std::uint64_t kLingerBytes = 1024 * 1024;
+constexpr std::chrono::milliseconds kLingerTime = 2s;
+}  // namespace
+
+ClientConnection::ClientConnection(WorkerContext& worker, TcpSocket socket,
+                                   const ListenerInfo& listener)
+    : down_(worker, std::move(socket), listener), handler_(down_) {
+    worker.connections.push_back(this);
+    ++worker.active_connections;
+}
+
+ClientConnection::~ClientConnection() {
+    auto& w = down_.worker;
+    w.buffers.release(down_.in);
+    auto it = std::find(w.connections.begin(), w.connections.end(), this);
+    if (it != w.connections.end()) {
+        *it = w.connections.back();
+        w.connections.pop_back();
+    }
+    --w.active_connections;
+}
+
+void ClientConnection::drain() noexcept {
+    if (idle_) {
+        asio::error_code ignored;
+        down_.socket.cancel(ignored);
+    }
+}
+
+Task<void> ClientConnection::run() {
+    auto& w = down_.worker;
+    asio::error_code ignored;
+    down_.socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+
+    while (!w.draining) {
+        const auto& cfg = *w.snapshot->config;
+        // 1. Idle between requests: hold no buffer, just wait for readability.
+        if (down_.in.empty()) {
+            w.buffers.release(down_.in);
+            idle_ = true;
+            down_.watchdog.arm(cfg.timeouts.client_idle, TimeoutCause::client_idle);
+            auto [ec] = co_await down_.socket.async_wait(asio::socket_base::wait_read, use_tuple);
+            down_.watchdog.disarm();
+            idle_ = false;
+            if (ec || w.draining) {
+                break;  // idle timeout, drain, or error: a silent close
+            }
+        }
+        idle_ = false;
+        down_.sent_100_continue = false;
+
+        // 2. Read until a whole head is parsed, under the request-header timeout (slowloris).
+        const http::h1::ParserLimits limits{.max_request_line = cfg.limits.max_request_line,
+                                            .max_header_bytes = cfg.limits.max_header_bytes,
+                                            .max_header_count = cfg.limits.max_header_count,
+                                            .allow_bare_lf = cfg.limits.allow_bare_lf};
+        http::h1::ParseResult parsed;
+        bool closed = false;
+        for (;;) {
+            parsed = http::h1::parse_request_head(down_.in.view(), limits, down_.request);
+            if (parsed.kind != http::h1::ParseResult::Kind::incomplete) {
+                break;
+            }
+            if (down_.in.has_storage() && down_.in.full()) {
+                down_.worker.buffers.grow(down_.in, cfg.limits.max_header_bytes + 1024);
+            }
+            std::size_t had = down_.in.size();
+            auto ec =
+                co_await down_.read_some(cfg.timeouts.request_header, TimeoutCause::request_header);
+            if (ec) {
+                if (down_.watchdog.fired() != TimeoutCause::none && had > 0) {
+                    co_await handler_.reply_to_bad_request({408, "request header timeout"}, had);
+                }
+                closed = true;
+                break;
+            }
+        }
+        if (closed) {
+            break;
+        }
+        if (parsed.kind == http::h1::ParseResult::Kind::error) {
+            co_await handler_.reply_to_bad_request(parsed.error, down_.in.size());
+            break;
+        }
+
+        // 3. One exchange. The handler consumes the head and body from the buffer.
+        bool keep_alive = co_await handler_.handle(parsed.consumed);
+        if (!keep_alive) {
+            break;
+        }
+    }
+    // Close: with a lingering read side so a reply just written is not lost to a RST when the
+    // client still had unread bytes in flight (RFC 9112 section 9.6).
+    down_.socket.shutdown(asio::socket_base::shutdown_send, ignored);
+    if (down_.socket.is_open() && !w.draining) {
+        // Discard what the client still sends (bounded in bytes and time), until its FIN.
+        std::uint64_t discarded = 0;
+        down_.in.clear();
+        while (discarded < kLingerBytes) {
+            auto ec = co_await down_.read_some(kLingerTime, TimeoutCause::client_idle);
+            if (ec) {
+                break;
+            }
+            discarded += down_.in.size();
+            down_.in.clear();
+        }
+    }
+    down_.socket.close(ignored);
+}
+
+void serve(WorkerContext& worker, TcpSocket socket, const ListenerInfo& listener) {
+    auto conn = std::make_unique<ClientConnection>(worker, std::move(socket), listener);
+    auto* raw = conn.get();
+    asio::co_spawn(
+        worker.io->get_executor(), [c = std::move(conn)]() -> Task<void> { co_await c->run(); },
+        [raw](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    log::error("connection handler failed: {}", ex.what());
+                }
+            }
+            (void)raw;
+        });
+}
+
+}  // namespace usher::proxy

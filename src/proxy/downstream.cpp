@@ -1,0 +1,35 @@
+#include "proxy/downstream.hpp"
+
+namespace usher::proxy {
+
+Downstream::Downstream(WorkerContext& w, TcpSocket s, const ListenerInfo& l)
+    : worker(w), socket(std::move(s)), listener(l), watchdog(socket.get_executor()) {
+    asio::error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    if (!ec) {
+        remote = ep.address();
+        if (remote.is_v6() && remote.to_v6().is_v4_mapped()) {
+            remote = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.to_v6());
+        }
+        remote_text = remote.to_string();
+    }
+    watchdog.watch(&socket, nullptr);
+}
+
+Task<asio::error_code> Downstream::read_some(std::chrono::milliseconds timeout,
+                                             net::TimeoutCause cause) {
+    worker.buffers.acquire(in);
+    char* space = in.space();
+    if (in.space_size() == 0) {
+        co_return asio::error::no_buffer_space;
+    }
+    watchdog.arm(timeout, cause);
+    auto [ec, n] = co_await socket.async_read_some(asio::buffer(space, in.space_size()), use_tuple);
+    watchdog.disarm();
+    if (!ec) {
+        in.commit(n);
+    }
+    co_return ec;
+}
+
+}  // namespace usher::proxy

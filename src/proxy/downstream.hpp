@@ -1,0 +1,48 @@
+#pragma once
+// Downstream: the client side of one connection as the handler sees it: the socket, the read
+// buffer (borrowed from the worker's pool while a request is in progress), the write scratch
+// string, the watchdog that enforces timeouts, and who the client is.
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "core/asio.hpp"
+#include "core/buffer.hpp"
+#include "http/message.hpp"
+#include "net/watchdog.hpp"
+#include "proxy/worker_context.hpp"
+
+namespace usher::proxy {
+
+struct Downstream {
+    Downstream(WorkerContext& w, TcpSocket s, const ListenerInfo& l);
+
+    WorkerContext& worker;
+    TcpSocket socket;
+    const ListenerInfo& listener;
+    net::Watchdog watchdog;
+    IoBuffer in;
+    std::string out;  // heads and local replies being written
+    asio::ip::address remote;
+    std::string remote_text;  // "203.0.113.7"
+    http::RequestHead request;
+    bool sent_100_continue = false;
+
+    // Reads more bytes into `in` under a deadline. Returns the error (eof, operation_aborted when
+    // the watchdog fired: see watchdog.fired()), or success with at least one byte added.
+    Task<asio::error_code> read_some(std::chrono::milliseconds timeout, net::TimeoutCause cause);
+    // Writes all buffers (gather write) under a deadline.
+    template <std::size_t N>
+    Task<asio::error_code> write(std::array<asio::const_buffer, N> bufs,
+                                 std::chrono::milliseconds timeout) {
+        watchdog.arm(timeout, net::TimeoutCause::client_write);
+        auto [ec, n] = co_await asio::async_write(socket, bufs, use_tuple);
+        watchdog.disarm();
+        co_return ec;
+    }
+    Task<asio::error_code> write(std::string_view bytes, std::chrono::milliseconds timeout) {
+        return write(std::array<asio::const_buffer, 1>{cbuf(bytes)}, timeout);
+    }
+};
+
+}  // namespace usher::proxy

@@ -1,0 +1,736 @@
+#include "proxy/proxy_handler.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <charconv>
+
+#include "core/log.hpp"
+#include "proxy/forward_headers.hpp"
+
+namespace usher::proxy {
+
+using http::BodyFraming;
+using net::TimeoutCause;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+}
+
+// "1a2b\r\n" for a chunk of `n` bytes.
+std::string_view chunk_size_line(std::uint64_t n, std::array<char, 24>& buf) {
+    auto r = std::to_chars(buf.data(), buf.data() + 20, n, 16);
+    *r.ptr++ = '\r';
+    *r.ptr++ = '\n';
+    return {buf.data(), static_cast<std::size_t>(r.ptr - buf.data())};
+}
+
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+}  // namespace
+
+// The upstream side of one exchange: the connection (fresh or from the pool) and the buffer its
+// response is read into.
+struct ProxyHandler::Upstream {
+    upstream::Cluster& cluster;
+    std::unique_ptr<upstream::Connection> conn;
+    IoBuffer buf;
+    bool reused = false;
+
+    Task<asio::error_code> read_some(Downstream& down, std::chrono::milliseconds timeout,
+                                     TimeoutCause cause) {
+        down.worker.buffers.acquire(buf);
+        char* space = buf.space();
+        if (buf.space_size() == 0) {
+            co_return asio::error::no_buffer_space;
+        }
+        down.watchdog.arm(timeout, cause);
+        auto [ec, n] =
+            co_await conn->socket.async_read_some(asio::buffer(space, buf.space_size()), use_tuple);
+        down.watchdog.disarm();
+        if (!ec) {
+            buf.commit(n);
+        }
+        co_return ec;
+    }
+
+    template <std::size_t N>
+    Task<asio::error_code> write(Downstream& down, std::array<asio::const_buffer, N> bufs,
+                                 std::chrono::milliseconds timeout) {
+        down.watchdog.arm(timeout, TimeoutCause::upstream_idle);
+        auto [ec, n] = co_await asio::async_write(conn->socket, bufs, use_tuple);
+        down.watchdog.disarm();
+        co_return ec;
+    }
+};
+
+void ProxyHandler::start_log(const CompiledRoute* route) {
+    const auto& req = down_.request;
+    log_.start = Clock::now();
+    log_.start_wall = std::chrono::system_clock::now();
+    log_.version = req.version;
+    log_.status = 0;
+    log_.bytes_in = log_.bytes_out = 0;
+    log_.connect_s = log_.first_byte_s = -1;
+    log_.cause = {};
+    log_.upstream.clear();
+    log_.route = route ? std::string_view(route->config->name) : std::string_view{};
+    log_.cluster = route ? std::string_view(route->config->cluster) : std::string_view{};
+    // Views into the read buffer die when it is compacted: keep copies (capacity is reused).
+    log_.method.assign(req.method);
+    log_.path.assign(req.path.empty() ? req.target : req.path);
+    if (down_.worker.access_log != nullptr) {
+        log_.host.assign(req.authority);
+        const auto* ref = req.headers.find("referer");
+        log_.referer.assign(ref ? ref->value : std::string_view{});
+        const auto* ua = req.headers.find("user-agent");
+        log_.user_agent.assign(ua ? ua->value : std::string_view{});
+    }
+}
+
+void ProxyHandler::finish_log() {
+    auto now = Clock::now();
+    if (log_.cause.size() > 0 || log_.status >= 500) {
+        log::debug("{} {} {} -> {} {}", down_.remote_text, log_.method, log_.path, log_.status,
+                   log_.cause);
+    }
+    auto* al = down_.worker.access_log;
+    if (al == nullptr) {
+        return;
+    }
+    AccessEntry e;
+    e.remote_addr = down_.remote_text;
+    e.method = log_.method;
+    e.path = log_.path;
+    e.version = http::version_string(log_.version);
+    e.host = log_.host;
+    e.referer = log_.referer;
+    e.user_agent = log_.user_agent;
+    e.route = log_.route;
+    e.cluster = log_.cluster;
+    e.upstream = log_.upstream;
+    e.cause = log_.cause;
+    e.status = log_.status;
+    e.bytes_in = log_.bytes_in;
+    e.bytes_out = log_.bytes_out;
+    e.start = log_.start_wall;
+    e.total_s = seconds_between(log_.start, now);
+    e.connect_s = log_.connect_s;
+    e.first_byte_s = log_.first_byte_s;
+    al->record(e);
+}
+
+Task<bool> ProxyHandler::reply(LocalReply r, std::string_view cause) {
+    const auto* accept = down_.request.headers.find("accept");
+    r.json = accept != nullptr && prefers_json(accept->value);
+    r.close = r.close || !down_.request.keep_alive || down_.worker.draining;
+    down_.out.clear();
+    render_local_reply(r, down_.out);
+    log_.status = r.status;
+    log_.cause = cause;
+    auto ec = co_await down_.write(down_.out, timeouts_.upstream_idle);
+    if (!ec && !r.head_only) {
+        log_.bytes_out += r.body.size();
+    }
+    co_return !ec && !r.close;
+}
+
+Task<void> ProxyHandler::reply_to_bad_request(const http::h1::ParseError& error,
+                                              std::size_t received) {
+    config_ = down_.worker.snapshot->config.get();
+    timeouts_ = config_->timeouts;
+    down_.request.clear();
+    start_log(nullptr);
+    log_.method.assign("-");
+    log_.path.assign("-");
+    log_.bytes_in = received;
+    LocalReply r;
+    r.status = error.status;
+    r.detail = error.reason;
+    r.close = true;  // the stream's framing is unknown: never read another request from it
+    co_await reply(r, "bad_request");
+    finish_log();
+}
+
+Task<bool> ProxyHandler::handle(std::size_t head_size) {
+    // The snapshot this request started with stays alive until it ends, whatever reloads happen.
+    auto snapshot = down_.worker.snapshot;
+    config_ = snapshot->config.get();
+    auto& req = down_.request;
+    const CompiledRoute* route = snapshot->router->match(req, down_.listener.name);
+    start_log(route);
+    timeouts_ = route ? route->config->timeouts.apply(config_->timeouts) : config_->timeouts;
+    down_.watchdog.set_total(timeouts_.total);
+    bool has_body = req.framing != BodyFraming::none;
+    bool head_only = req.method == "HEAD";
+    bool keep = false;
+    bool forwarded = false;
+    max_body_ = route ? route->config->max_body.value_or(config_->limits.max_body) : 0;
+
+    if (route == nullptr) {
+        keep =
+            co_await reply({.status = 404, .close = has_body, .head_only = head_only}, "no_route");
+    } else if (const auto& rc = *route->config; max_body_ != 0 &&
+                                                req.framing == BodyFraming::content_length &&
+                                                req.content_length > max_body_) {
+        (void)rc;
+        keep = co_await reply({.status = 413, .close = true, .head_only = head_only},
+                              "body_too_large");
+    } else if (rc.respond) {
+        keep = co_await reply({.status = static_cast<std::uint16_t>(rc.respond->status),
+                               .body = rc.respond->body,
+                               .content_type = rc.respond->content_type,
+                               .close = has_body,
+                               .head_only = head_only},
+                              "direct_response");
+    } else if (rc.redirect) {
+        keep = co_await reply({.status = static_cast<std::uint16_t>(rc.redirect->status),
+                               .location = rc.redirect->to,
+                               .close = has_body,
+                               .head_only = head_only},
+                              "redirect");
+    } else if (auto* cluster = down_.worker.route_clusters[route->index]; cluster != nullptr) {
+        keep = co_await forward(*route, *cluster, head_size);
+        forwarded = true;
+    } else {
+        keep = co_await reply({.status = 503, .close = true, .head_only = head_only}, "no_cluster");
+    }
+    if (!forwarded) {
+        // A local reply leaves the head behind (and any body: then keep is false, and the
+        // connection closes without reading it).
+        down_.in.consume(head_size);
+    }
+    down_.watchdog.clear_total();
+    finish_log();
+    co_return keep && !down_.worker.draining;
+}
+
+Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& cluster,
+                                 std::size_t head_size) {
+    auto& req = down_.request;
+    const auto& rc = *route.config;
+    const auto& limits = config_->limits;
+    const std::string_view method = log_.method;  // stable copy: req views die on compaction
+    const bool head_request = method == "HEAD";
+    const bool client_http10 = req.version == http::Version::http10;
+    const bool client_keep_alive = req.keep_alive;
+    const bool upgrade = req.upgrade && !client_http10;
+    const BodyFraming req_framing = req.framing;
+    const std::uint64_t req_length = req.content_length;
+    const bool expect_continue = req.expect_continue && !client_http10;
+    // A body that is already wholly in the read buffer can be sent again on a fresh connection.
+    const bool replayable =
+        req_framing == BodyFraming::none ||
+        (req_framing == BodyFraming::content_length && down_.in.size() - head_size >= req_length);
+
+    UpstreamHeadParams hp;
+    hp.route = &rc;
+    hp.options = &config_->proxy;
+    hp.path = rewrite_path(rc.rewrite, req.path, path_scratch_) ? std::string_view(path_scratch_)
+                                                                : req.path;
+    hp.client_ip = down_.remote_text;
+    hp.trusted_client = down_.worker.snapshot->trusted_proxies.contains(down_.remote);
+    hp.upgrade = upgrade;
+
+    Upstream up{cluster, nullptr, {}, false};
+    upstream::TriedSet tried;
+    bool fresh_only = false;  // after a stale pooled connection failed: connect anew
+    bool head_consumed = false;
+    bool request_complete = false;
+    std::uint16_t fail_status = 502;
+    std::string_view fail_cause = "no_endpoint";
+
+    // Drops the request from the read buffer once it is no longer needed for a retry. A
+    // replayable body sits wholly in the buffer behind the head.
+    const std::size_t buffered_request =
+        head_size + (replayable && req_framing == BodyFraming::content_length ? req_length : 0);
+    auto consume_request = [&] {
+        if (!head_consumed) {
+            down_.in.consume(buffered_request);
+            head_consumed = true;
+        }
+    };
+    auto fail = [&](std::uint16_t status, std::string_view cause) -> Task<bool> {
+        up.conn.reset();
+        down_.worker.buffers.release(up.buf);
+        consume_request();
+        // Nothing reached the client yet: answer. Unless the whole request body was read, the
+        // stream's position is unknown, so close afterwards.
+        bool body_read = replayable || request_complete;
+        co_return co_await reply({.status = status, .close = !body_read, .head_only = head_request},
+                                 cause);
+    };
+
+    for (int attempt = 0;; ++attempt) {
+        // 1. Pick an endpoint and get a connection: a pooled one, or a new one under the connect
+        //    timeout. A failed connect moves on to the next endpoint (nothing was sent).
+        upstream::Endpoint* ep = cluster.pick(tried);
+        if (ep == nullptr) {
+            co_return co_await fail(fail_status, fail_cause);
+        }
+        log_.upstream.assign(ep->label);
+        up.conn = fresh_only ? nullptr : cluster.take_idle(*ep);
+        up.reused = up.conn != nullptr;
+        log_.connect_s = -1;
+        if (!up.reused) {
+            up.conn = std::make_unique<upstream::Connection>(down_.socket.get_executor(), ep);
+            down_.watchdog.watch_upstream(&up.conn->socket);
+            down_.watchdog.arm(timeouts_.connect, TimeoutCause::connect);
+            auto connect_start = Clock::now();
+            auto [ec] = co_await up.conn->socket.async_connect(ep->address, use_tuple);
+            down_.watchdog.disarm();
+            if (ec) {
+                bool timed_out = down_.watchdog.fired() != TimeoutCause::none;
+                log::warn("upstream {} ({}): connect failed: {}", ep->label, cluster.name(),
+                          timed_out ? std::string("timed out") : ec.message());
+                tried.add(ep->index);
+                fail_status = timed_out ? 503 : 502;
+                fail_cause = timed_out ? "upstream_connect_timeout" : "upstream_connect_failed";
+                if (down_.watchdog.fired() == TimeoutCause::total) {
+                    co_return co_await fail(504, "total_timeout");
+                }
+                continue;
+            }
+            log_.connect_s = seconds_between(connect_start, Clock::now());
+            asio::error_code ignored;
+            up.conn->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+        }
+        down_.watchdog.watch_upstream(&up.conn->socket);
+
+        // 2. Send the head (and a body already in the buffer) in one gather write.
+        hp.upstream_host = ep->label;
+        down_.out.clear();
+        write_upstream_head(req, hp, down_.out);
+        ++up.conn->requests;
+        log_.sent = Clock::now();
+        asio::error_code ec;
+        if (replayable) {
+            auto body = down_.in.view().substr(head_size, req_length);
+            ec = co_await up.write(down_, std::array{cbuf(down_.out), cbuf(body)},
+                                   timeouts_.upstream_idle);
+            if (!ec) {
+                log_.bytes_in = body.size();
+                request_complete = true;
+            }
+        } else {
+            ec = co_await up.write(down_, std::array{cbuf(down_.out)}, timeouts_.upstream_idle);
+            down_.in.consume(head_size);
+            head_consumed = true;
+            if (!ec) {
+                if (expect_continue && down_.in.empty()) {
+                    down_.sent_100_continue = true;
+                    auto wec = co_await down_.write(k100Continue, timeouts_.upstream_idle);
+                    if (wec) {
+                        co_return false;
+                    }
+                }
+                ec = co_await send_request_body(up);
+                if (log_.cause == "client_closed") {
+                    co_return false;  // the client went away mid-body: nothing to answer
+                }
+                if (!log_.cause.empty()) {  // body error, too large, client stalled
+                    co_return co_await fail(log_.status, log_.cause);
+                }
+                request_complete = !ec;
+            }
+        }
+        if (ec && up.reused && replayable && attempt == 0) {
+            fresh_only = true;  // the backend closed the pooled connection meanwhile
+            up.conn.reset();
+            continue;
+        }
+
+        // 3. Await the response head under the upstream header timeout. 1xx heads are relayed
+        //    (100 Continue only if usher did not already send one).
+        bool got_head = false;
+        bool retry = false;
+        while (!got_head) {
+            auto r = http::h1::parse_response_head(up.buf.view(),
+                                                   {.max_request_line = limits.max_request_line,
+                                                    .max_header_bytes = limits.max_header_bytes,
+                                                    .max_header_count = limits.max_header_count,
+                                                    .allow_bare_lf = limits.allow_bare_lf},
+                                                   method, response_);
+            if (r.kind == http::h1::ParseResult::Kind::error) {
+                log::warn("upstream {} ({}): invalid response: {}", ep->label, cluster.name(),
+                          r.error.reason);
+                co_return co_await fail(502, "upstream_invalid_response");
+            }
+            if (r.kind == http::h1::ParseResult::Kind::complete) {
+                if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
+                    if (!client_http10 && !(response_.status == 100 && down_.sent_100_continue)) {
+                        down_.out.clear();
+                        write_interim_head(response_, down_.out);
+                        if (co_await down_.write(down_.out, timeouts_.upstream_idle)) {
+                            co_return false;
+                        }
+                    }
+                    up.buf.consume(r.consumed);
+                    continue;
+                }
+                log_.first_byte_s = seconds_between(log_.sent, Clock::now());
+                up.buf.consume(r.consumed);  // views stay valid: no read until the head is sent
+                got_head = true;
+                break;
+            }
+            if (up.buf.has_storage() && up.buf.full()) {
+                if (up.buf.capacity() < limits.max_header_bytes + 1024) {
+                    down_.worker.buffers.grow(up.buf, limits.max_header_bytes + 1024);
+                } else {
+                    co_return co_await fail(502, "upstream_invalid_response");
+                }
+            }
+            auto rec = co_await up.read_some(down_, timeouts_.upstream_header,
+                                             TimeoutCause::upstream_header);
+            if (rec) {
+                auto fired = down_.watchdog.fired();
+                if (fired != TimeoutCause::none) {
+                    co_return co_await fail(504, fired == TimeoutCause::total
+                                                     ? "total_timeout"
+                                                     : "upstream_header_timeout");
+                }
+                if (up.reused && replayable && attempt == 0 && up.buf.empty()) {
+                    retry = true;  // stale pooled connection: closed before answering
+                    break;
+                }
+                log::warn("upstream {} ({}): {} before a response", ep->label, cluster.name(),
+                          rec.message());
+                co_return co_await fail(502, "upstream_reset");
+            }
+        }
+        if (retry) {
+            fresh_only = true;
+            up.conn.reset();
+            down_.worker.buffers.release(up.buf);
+            continue;
+        }
+        break;
+    }
+
+    // 4. The response head: decide framing towards the client, write it, stream the body.
+    consume_request();
+    log_.status = response_.status;
+    if (response_.status == 101) {
+        if (!upgrade) {
+            co_return co_await fail(502, "upstream_unexpected_upgrade");
+        }
+        down_.out.clear();
+        DownstreamHeadParams dp{.route = &rc, .options = &config_->proxy, .upgrade = true};
+        write_downstream_head(response_, dp, down_.out);
+        if (co_await down_.write(down_.out, timeouts_.upstream_idle)) {
+            co_return false;
+        }
+        co_await tunnel(up);
+        co_return false;
+    }
+
+    BodyFraming client_framing = response_.framing;
+    bool close_delimited = false;
+    if (head_request) {
+        client_framing = BodyFraming::none;
+    } else if (response_.framing == BodyFraming::chunked ||
+               response_.framing == BodyFraming::until_close) {
+        if (client_http10) {
+            close_delimited = true;
+            client_framing = BodyFraming::until_close;
+        } else {
+            client_framing = BodyFraming::chunked;
+        }
+    }
+    bool keep = client_keep_alive && request_complete && !close_delimited && !down_.worker.draining;
+    down_.out.clear();
+    DownstreamHeadParams dp{.route = &rc,
+                            .options = &config_->proxy,
+                            .framing = client_framing,
+                            .keep_alive = keep,
+                            .client_http10 = client_http10,
+                            .head_request = head_request};
+    write_downstream_head(response_, dp, down_.out);
+
+    bool ok =
+        co_await stream_response_body(up, client_framing == BodyFraming::chunked, close_delimited);
+    if (!ok) {
+        co_return false;
+    }
+    // 5. Give the upstream connection back when its framing is intact and nothing is left over.
+    if (response_.keep_alive && response_.framing != BodyFraming::until_close && request_complete &&
+        up.buf.empty()) {
+        cluster.put_idle(std::move(up.conn));
+    }
+    down_.watchdog.watch_upstream(nullptr);
+    down_.worker.buffers.release(up.buf);
+    co_return keep;
+}
+
+Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {
+    auto& req = down_.request;
+    auto client_error = [&](asio::error_code ec) {
+        auto fired = down_.watchdog.fired();
+        if (fired != TimeoutCause::none) {
+            log_.status = fired == TimeoutCause::total ? 504 : 408;
+            log_.cause = fired == TimeoutCause::total ? "total_timeout" : "client_body_timeout";
+        } else {
+            log_.status = 499;
+            log_.cause = "client_closed";
+        }
+        return ec;
+    };
+
+    if (req.framing == BodyFraming::content_length) {
+        std::uint64_t remaining = req.content_length;
+        while (remaining > 0) {
+            if (down_.in.empty()) {
+                auto ec =
+                    co_await down_.read_some(timeouts_.client_idle, TimeoutCause::client_body);
+                if (ec) {
+                    co_return client_error(ec);
+                }
+            }
+            auto take = std::min<std::uint64_t>(down_.in.size(), remaining);
+            auto ec = co_await up.write(
+                down_, std::array{cbuf(down_.in.view().substr(0, static_cast<std::size_t>(take)))},
+                timeouts_.upstream_idle);
+            if (ec) {
+                co_return ec;
+            }
+            down_.in.consume(static_cast<std::size_t>(take));
+            remaining -= take;
+            log_.bytes_in += take;
+        }
+        co_return asio::error_code{};
+    }
+
+    // Chunked: decode strictly, re-encode for the backend (extensions dropped, trailers kept).
+    http::h1::ChunkedDecoder decoder;
+    std::array<char, 24> size_line{};
+    for (;;) {
+        auto step = decoder.decode(down_.in.view());
+        using Kind = http::h1::ChunkedDecoder::Step::Kind;
+        if (step.kind == Kind::error) {
+            log_.status = 400;
+            log_.cause = "bad_chunked_body";
+            co_return asio::error::invalid_argument;
+        }
+        if (step.kind == Kind::data) {
+            if (max_body_ != 0 && log_.bytes_in + step.data.size() > max_body_) {
+                log_.status = 413;
+                log_.cause = "body_too_large";
+                co_return asio::error::message_size;
+            }
+            auto ec =
+                co_await up.write(down_,
+                                  std::array{cbuf(chunk_size_line(step.data.size(), size_line)),
+                                             cbuf(step.data), cbuf(kCrlf)},
+                                  timeouts_.upstream_idle);
+            if (ec) {
+                co_return ec;
+            }
+            log_.bytes_in += step.data.size();
+            down_.in.consume(step.consumed);
+            continue;
+        }
+        if (step.kind == Kind::done) {
+            auto ec = co_await up.write(down_,
+                                        std::array{cbuf("0\r\n"), cbuf(step.trailers), cbuf(kCrlf)},
+                                        timeouts_.upstream_idle);
+            down_.in.consume(step.consumed);
+            co_return ec;
+        }
+        down_.in.consume(step.consumed);  // need_more
+        if (down_.in.has_storage() && down_.in.full()) {
+            log_.status = 400;
+            log_.cause = "bad_chunked_body";
+            co_return asio::error::invalid_argument;
+        }
+        auto ec = co_await down_.read_some(timeouts_.client_idle, TimeoutCause::client_body);
+        if (ec) {
+            co_return client_error(ec);
+        }
+    }
+}
+
+Task<bool> ProxyHandler::stream_response_body(Upstream& up, bool client_chunked,
+                                              bool close_delimited) {
+    std::string_view head = down_.out;  // written together with the first body bytes
+    auto idle = timeouts_.upstream_idle;
+    auto read_more = [&]() -> Task<bool> {
+        auto ec = co_await up.read_some(down_, idle, TimeoutCause::upstream_idle);
+        if (ec) {
+            auto fired = down_.watchdog.fired();
+            log_.cause = fired != TimeoutCause::none ? net::to_string(fired) : "upstream_truncated";
+            co_return false;
+        }
+        co_return true;
+    };
+    auto send = [&](std::string_view prefix, std::string_view data,
+                    std::string_view suffix) -> Task<bool> {
+        auto ec = co_await down_.write(
+            std::array{cbuf(head), cbuf(prefix), cbuf(data), cbuf(suffix)}, idle);
+        head = {};
+        if (ec) {
+            log_.cause = "client_write_failed";
+            co_return false;
+        }
+        log_.bytes_out += data.size();
+        co_return true;
+    };
+
+    // A truncated body is never completed: the client's connection is closed mid-body, so it sees
+    // a broken transfer rather than a shorter well-formed one.
+    switch (log_.method == "HEAD" ? BodyFraming::none : response_.framing) {
+        case BodyFraming::none:
+            co_return co_await send({}, {}, {});
+        case BodyFraming::content_length: {
+            std::uint64_t remaining = response_.content_length;
+            if (remaining == 0) {
+                co_return co_await send({}, {}, {});
+            }
+            while (remaining > 0) {
+                if (up.buf.empty() && !co_await read_more()) {
+                    if (!head.empty()) {
+                        co_await send({}, {}, {});
+                    }
+                    co_return false;
+                }
+                auto take =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(up.buf.size(), remaining));
+                if (!co_await send({}, up.buf.view().substr(0, take), {})) {
+                    co_return false;
+                }
+                up.buf.consume(take);
+                remaining -= take;
+            }
+            co_return true;
+        }
+        case BodyFraming::chunked: {
+            http::h1::ChunkedDecoder decoder;
+            std::array<char, 24> size_line{};
+            using Kind = http::h1::ChunkedDecoder::Step::Kind;
+            for (;;) {
+                auto step = decoder.decode(up.buf.view());
+                if (step.kind == Kind::error) {
+                    log_.cause = "upstream_bad_chunk";
+                    if (!head.empty()) {
+                        co_await send({}, {}, {});
+                    }
+                    co_return false;
+                }
+                if (step.kind == Kind::data) {
+                    bool ok = client_chunked
+                                  ? co_await send(chunk_size_line(step.data.size(), size_line),
+                                                  step.data, kCrlf)
+                                  : co_await send({}, step.data, {});
+                    if (!ok) {
+                        co_return false;
+                    }
+                    up.buf.consume(step.consumed);
+                    continue;
+                }
+                if (step.kind == Kind::done) {
+                    bool ok = client_chunked ? co_await send("0\r\n", step.trailers, kCrlf)
+                                             : co_await send({}, {}, {});
+                    up.buf.consume(step.consumed);
+                    co_return ok;
+                }
+                up.buf.consume(step.consumed);
+                if (up.buf.has_storage() && up.buf.full()) {
+                    log_.cause = "upstream_bad_chunk";
+                    co_return false;
+                }
+                if (!co_await read_more()) {
+                    if (!head.empty()) {
+                        co_await send({}, {}, {});
+                    }
+                    co_return false;
+                }
+            }
+        }
+        case BodyFraming::until_close: {
+            std::array<char, 24> size_line{};
+            for (;;) {
+                if (up.buf.empty()) {
+                    auto ec = co_await up.read_some(down_, idle, TimeoutCause::upstream_idle);
+                    if (ec == asio::error::eof) {
+                        // The backend's end of body: terminate our framing properly.
+                        bool ok = client_chunked ? co_await send("0\r\n\r\n", {}, {})
+                                                 : co_await send({}, {}, {});
+                        co_return ok && !close_delimited;  // never reusable: closed upstream
+                    }
+                    if (ec) {
+                        auto fired = down_.watchdog.fired();
+                        log_.cause = fired != TimeoutCause::none ? net::to_string(fired)
+                                                                 : "upstream_truncated";
+                        co_return false;
+                    }
+                }
+                auto data = up.buf.view();
+                bool ok = client_chunked
+                              ? co_await send(chunk_size_line(data.size(), size_line), data, kCrlf)
+                              : co_await send({}, data, {});
+                if (!ok) {
+                    co_return false;
+                }
+                up.buf.consume(data.size());
+            }
+        }
+    }
+    co_return false;
+}
+
+Task<void> ProxyHandler::tunnel(Upstream& up) {
+    using namespace asio::experimental::awaitable_operators;
+    auto& client = down_.socket;
+    auto& server = up.conn->socket;
+    down_.watchdog.watch(nullptr, nullptr);  // tunnels have no idle timeout of their own
+    // Bytes already read on either side go first.
+    if (!down_.in.empty()) {
+        auto [ec, n] = co_await asio::async_write(server, asio::buffer(down_.in.view()), use_tuple);
+        down_.in.consume(down_.in.size());
+        if (ec) {
+            co_return;
+        }
+    }
+    if (!up.buf.empty()) {
+        auto [ec, n] = co_await asio::async_write(client, asio::buffer(up.buf.view()), use_tuple);
+        up.buf.consume(up.buf.size());
+        if (ec) {
+            co_return;
+        }
+    }
+    auto& pool = down_.worker.buffers;
+    auto pump = [&pool](TcpSocket& from, TcpSocket& to, IoBuffer& buf,
+                        std::uint64_t& counter) -> Task<void> {
+        pool.acquire(buf);
+        for (;;) {
+            buf.clear();
+            auto [ec, n] = co_await from.async_read_some(
+                asio::buffer(buf.space(), buf.space_size()), use_tuple);
+            if (ec) {
+                asio::error_code ignored;
+                if (ec == asio::error::eof) {
+                    to.shutdown(asio::socket_base::shutdown_send, ignored);  // pass the half-close
+                } else {
+                    from.close(ignored);
+                    to.close(ignored);
+                }
+                co_return;
+            }
+            auto [wec, w] = co_await asio::async_write(to, asio::buffer(buf.data(), n), use_tuple);
+            counter += n;
+            if (wec) {
+                asio::error_code ignored;
+                from.close(ignored);
+                to.close(ignored);
+                co_return;
+            }
+        }
+    };
+    co_await (pump(client, server, down_.in, log_.bytes_in) &&
+              pump(server, client, up.buf, log_.bytes_out));
+    down_.worker.buffers.release(up.buf);
+    down_.watchdog.watch(&down_.socket, nullptr);
+}
+
+}  // namespace usher::proxy

@@ -1,0 +1,64 @@
+#pragma once
+// ProxyHandler: one request, start to finish, as one coroutine you read top to bottom
+// (docs/life-of-a-request.md draws it). The client connection calls handle() for each request head
+// it parsed; handle() routes, answers locally or forwards to a backend, streams both bodies with
+// back-pressure, logs, and says whether the client connection may carry another request.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "http/h1/parser.hpp"
+#include "proxy/access_log.hpp"
+#include "proxy/downstream.hpp"
+#include "proxy/local_reply.hpp"
+#include "upstream/cluster.hpp"
+
+namespace usher::proxy {
+
+class ProxyHandler {
+  public:
+    explicit ProxyHandler(Downstream& down) : down_(down) {}
+
+    // Handles the request in down_.request whose head is the first `head_size` bytes of down_.in.
+    // Consumes the head and the body from down_.in. Returns true when the connection may read the
+    // next request (keep-alive, nothing left in an unknown state).
+    Task<bool> handle(std::size_t head_size);
+
+    // Sends a local reply for a request that could not be parsed (no route, no body handling).
+    Task<void> reply_to_bad_request(const http::h1::ParseError& error, std::size_t received);
+
+  private:
+    struct Upstream;
+    enum class Outcome : std::uint8_t { keep_alive, close };
+
+    Task<bool> forward(const CompiledRoute& route, upstream::Cluster& cluster,
+                       std::size_t head_size);
+    Task<bool> reply(LocalReply reply, std::string_view cause);
+    Task<asio::error_code> send_request_body(Upstream& up);
+    Task<bool> stream_response_body(Upstream& up, bool client_chunked, bool close_delimited);
+    Task<void> tunnel(Upstream& up);
+    void start_log(const CompiledRoute* route);
+    void finish_log();
+
+    Downstream& down_;
+    const config::Config* config_ = nullptr;
+    config::Timeouts timeouts_;
+    std::uint64_t max_body_ = 0;  // the route's body limit, 0 = none
+    http::ResponseHead response_;
+    std::string path_scratch_;
+    std::string chunk_scratch_;
+
+    // Per-request log fields (strings keep their capacity across requests).
+    struct LogState {
+        std::string method, path, host, referer, user_agent, upstream;
+        std::string_view route, cluster, cause;
+        http::Version version = http::Version::http11;
+        std::uint16_t status = 0;
+        std::uint64_t bytes_in = 0, bytes_out = 0;
+        std::chrono::system_clock::time_point start_wall;
+        std::chrono::steady_clock::time_point start, sent, connected;
+        double connect_s = -1, first_byte_s = -1;
+    } log_;
+};
+
+}  // namespace usher::proxy

@@ -1,0 +1,55 @@
+#pragma once
+// What one worker thread owns and every connection on it shares: its io_context, buffer pools,
+// runtime clusters (pools + balancer state), the routing table of the current config snapshot,
+// its access log and its drain state. Never touched by another thread (DESIGN.md principle 1).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/asio.hpp"
+#include "core/buffer.hpp"
+#include "net/listener.hpp"
+#include "proxy/router.hpp"
+#include "upstream/cluster.hpp"
+
+namespace usher::proxy {
+
+class AccessLog;
+class ClientConnection;
+
+struct ListenerInfo {
+    std::string name;
+    std::string address;  // "127.0.0.1:8080"
+};
+
+// The immutable, cross-worker part of a config snapshot.
+struct Snapshot {
+    config::ConfigPtr config;
+    std::shared_ptr<const Router> router;
+    net::CidrSet trusted_proxies;
+    // resolved[cluster name][endpoint index] -> addresses
+    std::map<std::string, std::vector<std::vector<asio::ip::tcp::endpoint>>> resolved;
+};
+using SnapshotPtr = std::shared_ptr<const Snapshot>;
+
+struct WorkerContext {
+    explicit WorkerContext(int id_) : id(id_) {}
+    int id;
+    asio::io_context* io = nullptr;
+    SnapshotPtr snapshot;
+    // route index -> this worker's cluster for it (nullptr for redirect/respond routes).
+    std::vector<upstream::Cluster*> route_clusters;
+    std::vector<std::unique_ptr<upstream::Cluster>> clusters;
+    BufferPool buffers{limits::kIoBufferSize};
+    AccessLog* access_log = nullptr;
+
+    // Live client connections, for draining: idle ones are closed at once, busy ones after
+    // their current exchange.
+    std::vector<ClientConnection*> connections;
+    bool draining = false;
+    std::uint64_t active_connections = 0;
+};
+
+}  // namespace usher::proxy

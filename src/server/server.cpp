@@ -1,0 +1,125 @@
+#include "server/server.hpp"
+
+#include <asio/signal_set.hpp>
+#include <csignal>
+#include <thread>
+
+#include "core/log.hpp"
+#include "net/listener.hpp"
+#include "server/worker.hpp"
+
+namespace usher::server {
+
+proxy::SnapshotPtr build_snapshot(config::ConfigPtr config) {
+    auto snap = std::make_shared<proxy::Snapshot>();
+    snap->router = std::make_shared<proxy::Router>(*config);
+    for (const auto& cidr : config->proxy.trusted_proxies) {
+        std::string error;
+        if (!net::CidrSet::parse(cidr, snap->trusted_proxies, &error)) {
+            throw std::runtime_error("proxy.trusted_proxies: " + error);
+        }
+    }
+    for (const auto& [name, cluster] : config->clusters) {
+        auto& addrs = snap->resolved[name];
+        for (const auto& ep : cluster.endpoints) {
+            addrs.push_back(net::resolve(ep.address));
+        }
+    }
+    snap->config = std::move(config);
+    return snap;
+}
+
+Server::Server(config::ConfigPtr config) : config_(std::move(config)) {}
+
+int Server::run() {
+    std::signal(SIGPIPE, SIG_IGN);
+    // Block the handled signals before workers start so only the main thread receives them.
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) {
+        sigaddset(&set, s);
+    }
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+    proxy::SnapshotPtr snapshot;
+    try {
+        snapshot = build_snapshot(config_);
+    } catch (const std::exception& e) {
+        log::error("{}", e.what());
+        return 1;
+    }
+    const auto& cfg = *config_;
+    unsigned workers =
+        cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+
+    std::vector<ListenerSpec> specs;
+    for (const auto& l : cfg.listeners) {
+        std::vector<asio::ip::tcp::endpoint> eps;
+        try {
+            eps = net::resolve(l.address);
+        } catch (const std::exception& e) {
+            log::error("listener {}: {}", l.name, e.what());
+            return 1;
+        }
+        for (const auto& ep : eps) {
+            specs.push_back({{l.name, l.address.to_string()}, ep, l.backlog, l.max_connections});
+        }
+    }
+
+    std::vector<std::unique_ptr<Worker>> pool;
+    try {
+        for (unsigned i = 0; i < workers; ++i) {
+            pool.push_back(std::make_unique<Worker>(static_cast<int>(i), snapshot));
+            std::string failed;
+            if (auto ec = pool.back()->open_listeners(specs, failed)) {
+                log::error("cannot listen on {}: {}", failed, ec.message());
+                return 1;
+            }
+        }
+    } catch (const std::exception& e) {
+        log::error("{}", e.what());
+        return 1;
+    }
+    for (auto& w : pool) {
+        w->start();
+    }
+    for (const auto& s : specs) {
+        log::info("listening on http://{} (listener {}, {} worker{})", s.info.address, s.info.name,
+                  workers, workers == 1 ? "" : "s");
+    }
+    log::info("usher {} ready: {} route(s), {} cluster(s)", USHER_VERSION, cfg.routes.size(),
+              cfg.clusters.size());
+
+    // Signals: the main thread waits synchronously (they are blocked in every thread).
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGUSR1) {
+            log::info("SIGUSR1: reopening access logs");
+            for (auto& w : pool) {
+                w->reopen_logs();
+            }
+            continue;
+        }
+        if (sig == SIGHUP) {
+            log::warn(
+                "SIGHUP: configuration reload is not supported yet; still running the old config");
+            continue;
+        }
+        log::info("{}: draining (up to {}ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                  cfg.drain_timeout.count());
+        break;
+    }
+    for (auto& w : pool) {
+        w->drain(cfg.drain_timeout);
+    }
+    for (auto& w : pool) {
+        w->join();
+    }
+    log::info("stopped");
+    return 0;
+}
+
+}  // namespace usher::server

@@ -1,0 +1,68 @@
+#include "upstream/cluster.hpp"
+
+namespace usher::upstream {
+
+Cluster::Cluster(const config::Cluster& cfg,
+                 const std::vector<std::vector<asio::ip::tcp::endpoint>>& resolved)
+    : name_(cfg.name),
+      pool_(cfg.pool),
+      endpoints_(make_endpoints(cfg, resolved)),
+      balancer_(endpoints_) {}
+
+std::vector<Endpoint> Cluster::make_endpoints(
+    const config::Cluster& cfg, const std::vector<std::vector<asio::ip::tcp::endpoint>>& resolved) {
+    std::vector<Endpoint> out;
+    for (std::size_t i = 0; i < cfg.endpoints.size() && i < resolved.size(); ++i) {
+        // A hostname that resolved to several addresses becomes several endpoints of its weight.
+        for (const auto& addr : resolved[i]) {
+            Endpoint ep;
+            ep.label = cfg.endpoints[i].address.to_string();
+            ep.address = addr;
+            ep.weight = cfg.endpoints[i].weight;
+            ep.index = out.size();
+            out.push_back(std::move(ep));
+        }
+    }
+    return out;
+}
+
+std::unique_ptr<Connection> Cluster::take_idle(Endpoint& ep) {
+    auto now = std::chrono::steady_clock::now();
+    while (!ep.idle.empty()) {
+        auto conn = std::move(ep.idle.back());
+        ep.idle.pop_back();
+        if (pool_.idle_timeout.count() == 0 || now - conn->idle_since < pool_.idle_timeout) {
+            return conn;
+        }
+    }
+    return nullptr;
+}
+
+void Cluster::put_idle(std::unique_ptr<Connection> conn) {
+    auto& ep = *conn->endpoint;
+    if (ep.idle.size() >= pool_.max_idle ||
+        (pool_.max_requests != 0 && conn->requests >= pool_.max_requests)) {
+        return;  // closed by the destructor
+    }
+    conn->idle_since = std::chrono::steady_clock::now();
+    ep.idle.push_back(std::move(conn));
+}
+
+void Cluster::sweep(std::chrono::steady_clock::time_point now) {
+    if (pool_.idle_timeout.count() == 0) {
+        return;
+    }
+    for (auto& ep : endpoints_) {
+        std::erase_if(ep.idle, [&](const std::unique_ptr<Connection>& c) {
+            return now - c->idle_since >= pool_.idle_timeout;
+        });
+    }
+}
+
+void Cluster::close_idle() {
+    for (auto& ep : endpoints_) {
+        ep.idle.clear();
+    }
+}
+
+}  // namespace usher::upstream

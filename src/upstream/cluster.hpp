@@ -1,0 +1,48 @@
+#pragma once
+// A cluster as one worker sees it: its endpoints (with their idle pools) and its balancer state.
+// Built per worker from the config snapshot; never shared between threads.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "upstream/endpoint.hpp"
+#include "upstream/round_robin.hpp"
+
+namespace usher::upstream {
+
+class Cluster {
+  public:
+    // `resolved[i]` holds the addresses of cfg.endpoints[i] (resolved once at start-up).
+    Cluster(const config::Cluster& cfg,
+            const std::vector<std::vector<asio::ip::tcp::endpoint>>& resolved);
+    Cluster(const Cluster&) = delete;
+    Cluster& operator=(const Cluster&) = delete;
+
+    const std::string& name() const noexcept { return name_; }
+    const config::Pool& pool() const noexcept { return pool_; }
+    std::vector<Endpoint>& endpoints() noexcept { return endpoints_; }
+
+    Endpoint* pick(const TriedSet& tried) noexcept { return balancer_.pick(tried); }
+
+    // A reusable idle connection to `ep`, or nullptr (expired ones are closed on the way).
+    std::unique_ptr<Connection> take_idle(Endpoint& ep);
+    // Keeps `conn` for reuse unless the pool is full or it reached max_requests.
+    void put_idle(std::unique_ptr<Connection> conn);
+    // Closes connections idle for longer than the pool's idle_timeout. Called periodically.
+    void sweep(std::chrono::steady_clock::time_point now);
+    void close_idle();
+
+  private:
+    static std::vector<Endpoint> make_endpoints(
+        const config::Cluster& cfg,
+        const std::vector<std::vector<asio::ip::tcp::endpoint>>& resolved);
+
+    std::string name_;
+    config::Pool pool_;
+    std::vector<Endpoint> endpoints_;
+    RoundRobin balancer_;
+};
+
+}  // namespace usher::upstream

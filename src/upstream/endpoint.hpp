@@ -1,0 +1,34 @@
+#pragma once
+// An upstream endpoint as a worker sees it: a resolved address, its weight and its idle pool.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/asio.hpp"
+
+namespace usher::upstream {
+
+struct Endpoint;
+
+// One upstream TCP connection, owned by the exchange using it or by its endpoint's idle list.
+struct Connection {
+    explicit Connection(const Executor& ex, Endpoint* ep) : socket(ex), endpoint(ep) {}
+    TcpSocket socket;
+    Endpoint* endpoint;
+    std::uint64_t requests = 0;  // requests sent on this connection
+    std::chrono::steady_clock::time_point idle_since{};
+};
+
+struct Endpoint {
+    std::string label;  // "127.0.0.1:9001" (logs, never shown to clients)
+    asio::ip::tcp::endpoint address;
+    std::uint32_t weight = 1;
+    std::size_t index = 0;  // position in its cluster (for TriedSet)
+
+    // Idle keep-alive connections, most recently used last (LIFO reuse keeps few hot).
+    std::vector<std::unique_ptr<Connection>> idle;
+};
+
+}  // namespace usher::upstream
