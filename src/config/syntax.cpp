@@ -79,7 +79,8 @@ bool check_host(std::string_view host, std::string* error) {
     return is_dns_name(host) || fail(error, "invalid host " + quoted(host));
 }
 
-std::optional<std::uint16_t> parse_port(std::string_view s, std::string* error) {
+// Port 0 is allowed for listeners only (the kernel picks a free port; tests rely on it).
+std::optional<std::uint16_t> parse_port(std::string_view s, bool allow_zero, std::string* error) {
     if (s.empty() || !std::all_of(s.begin(), s.end(), is_digit)) {
         fail(error, s.empty() ? std::string("missing port") : "invalid port " + quoted(s));
         return std::nullopt;
@@ -88,7 +89,7 @@ std::optional<std::uint16_t> parse_port(std::string_view s, std::string* error) 
     for (char c : s) {
         port = std::min<std::uint64_t>(port * 10 + static_cast<std::uint64_t>(c - '0'), 1'000'000);
     }
-    if (port == 0 || port > 65535) {
+    if ((port == 0 && !allow_zero) || port > 65535) {
         fail(error, "port " + std::string(s) + " is out of range (1-65535)");
         return std::nullopt;
     }
@@ -167,7 +168,7 @@ std::optional<SocketAddress> parse_socket_address(std::string_view text, bool al
         }
         port_text = text.substr(colon + 1);
     }
-    const auto port = parse_port(port_text, error);
+    const auto port = parse_port(port_text, allow_empty_host, error);
     if (!port) {
         if (port_text.empty()) {
             fail(error, "missing port in " + quoted(text) + " (expected " + example + ")");
