@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -647,6 +648,57 @@ proxy:
                       "(expected e.g. 10.0.0.0/8 or fd00::/8)",
                       "usher.yaml:5:58: proxy.trusted_proxies[3]: prefix length 33 in "
                       "\"10.0.0.0/33\" is out of range (0-32)"}));
+}
+
+TEST(ConfigLoader, OnlyOneDocumentPerFile) {
+    EXPECT_EQ(errors_of(with_listener(R"(
+routes: [{ respond: {} }]
+---
+workers: 2
+)")),
+              Errors{"usher.yaml:5:1: only one YAML document per file is allowed"});
+}
+
+TEST(ConfigLoader, HeaderValuesMustNotContainControlCharacters) {
+    EXPECT_EQ(errors_of(with_listener(R"(
+routes:
+  - respond: {}
+    response_headers: { add: { X-A: "a\r\nB: c" } }
+)")),
+              Errors{"usher.yaml:5:37: routes[0].response_headers.add.X-A: header values must not "
+                     "contain control characters"});
+}
+
+TEST(ConfigLoader, EndpointMustBeAStringOrMapping) {
+    EXPECT_EQ(errors_of(with_listener(R"(
+clusters:
+  a:
+    endpoints:
+      - [127.0.0.1, 80]
+)")),
+              Errors{"usher.yaml:6:9: clusters.a.endpoints[0]: expected \"host:port\" or a mapping "
+                     "with address and weight"});
+}
+
+TEST(ConfigDocs, CompleteExampleIsExamplesUsherYaml) {
+    const auto read = [](const std::string& path) {
+        std::FILE* f = std::fopen(path.c_str(), "rb");
+        std::string out;
+        if (f != nullptr) {
+            char buf[4096];
+            std::size_t n = 0;
+            while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+                out.append(buf, n);
+            }
+            std::fclose(f);
+        }
+        return out;
+    };
+    const std::string docs = read(std::string(USHER_SOURCE_DIR) + "/docs/config.md");
+    const std::string example = read(std::string(USHER_SOURCE_DIR) + "/examples/usher.yaml");
+    ASSERT_FALSE(example.empty());
+    EXPECT_NE(docs.find("```yaml\n" + example + "```"), std::string::npos)
+        << "docs/config.md must embed examples/usher.yaml verbatim";
 }
 
 // ---- Diagnostic and summary --------------------------------------------------------------------
