@@ -223,8 +223,9 @@ class Loader {
                     if (const auto a = parse_socket_address(*s, true, &why)) {
                         l.address = *a;
                         address_ok = true;
+                        // Port 0 (kernel picks) never collides.
                         const auto [it, inserted] = addresses.emplace(a->to_string(), item.path);
-                        if (!inserted) {
+                        if (!inserted && a->port != 0) {
                             r_.error(*address, "duplicate listener address " + a->to_string() +
                                                    " (also used by " + it->second + ")");
                         }

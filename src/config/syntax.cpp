@@ -90,7 +90,8 @@ std::optional<std::uint16_t> parse_port(std::string_view s, bool allow_zero, std
         port = std::min<std::uint64_t>(port * 10 + static_cast<std::uint64_t>(c - '0'), 1'000'000);
     }
     if ((port == 0 && !allow_zero) || port > 65535) {
-        fail(error, "port " + std::string(s) + " is out of range (1-65535)");
+        fail(error, "port " + std::string(s) + " is out of range (" + (allow_zero ? "0" : "1") +
+                        "-65535)");
         return std::nullopt;
     }
     return static_cast<std::uint16_t>(port);
@@ -122,9 +123,9 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::optional<SocketAddress> parse_socket_address(std::string_view text, bool allow_empty_host,
+std::optional<SocketAddress> parse_socket_address(std::string_view text, bool for_listener,
                                                   std::string* error) {
-    const std::string example = allow_empty_host ? "host:port or :port" : "host:port";
+    const std::string example = for_listener ? "host:port or :port" : "host:port";
     if (text.empty()) {
         fail(error, "empty address (expected " + example + ")");
         return std::nullopt;
@@ -156,7 +157,7 @@ std::optional<SocketAddress> parse_socket_address(std::string_view text, bool al
         }
         const std::string_view host = text.substr(0, colon);
         if (host.empty()) {
-            if (!allow_empty_host) {
+            if (!for_listener) {
                 fail(error, "missing host in " + quoted(text) + " (expected host:port)");
                 return std::nullopt;
             }
@@ -168,7 +169,7 @@ std::optional<SocketAddress> parse_socket_address(std::string_view text, bool al
         }
         port_text = text.substr(colon + 1);
     }
-    const auto port = parse_port(port_text, allow_empty_host, error);
+    const auto port = parse_port(port_text, for_listener, error);
     if (!port) {
         if (port_text.empty()) {
             fail(error, "missing port in " + quoted(text) + " (expected " + example + ")");

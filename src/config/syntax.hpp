@@ -11,9 +11,10 @@
 
 namespace usher::config {
 
-// "host:port", "[v6]:port"; with allow_empty_host also ":port" (host becomes 0.0.0.0).
-// The host is an IPv4/IPv6 literal or a hostname; the port must be 1-65535.
-std::optional<SocketAddress> parse_socket_address(std::string_view text, bool allow_empty_host,
+// "host:port", "[v6]:port". The host is an IPv4/IPv6 literal or a hostname; the port is 1-65535.
+// For a listener (for_listener) the host may be empty (":8080" = 0.0.0.0:8080) and the port may be
+// 0 (the kernel picks a free one; integration tests rely on it).
+std::optional<SocketAddress> parse_socket_address(std::string_view text, bool for_listener,
                                                   std::string* error);
 
 // An upstream endpoint: "host:port" or "http://host:port" (port 80 if omitted, one trailing "/"

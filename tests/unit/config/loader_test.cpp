@@ -169,6 +169,16 @@ routes: [{ respond: { status: 204 } }]
     EXPECT_EQ(r.config->routes[0].name, "route[0]");
 }
 
+TEST(ConfigLoader, ListenersOnPortZeroAreNotDuplicates) {
+    const LoadResult r = load_string(R"(
+listeners: [{ address: "127.0.0.1:0", name: a }, { address: "127.0.0.1:0", name: b }]
+routes: [{ respond: {} }]
+)",
+                                     "x.yaml");
+    ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+    EXPECT_EQ(r.config->listeners[1].address.port, 0);
+}
+
 // ---- The example from the issue and error collection -------------------------------------------
 
 TEST(ConfigLoader, ReportsEndpointPortOutOfRangeAsInTheIssue) {
@@ -342,7 +352,7 @@ listeners:
   - address: ::1:80
 routes: [{ respond: {} }]
 )"),
-              (Errors{"usher.yaml:2:14: listeners[0].address: port 65536 is out of range (1-65535)",
+              (Errors{"usher.yaml:2:14: listeners[0].address: port 65536 is out of range (0-65535)",
                       "usher.yaml:3:14: listeners[1].address: missing port in \"localhost\" "
                       "(expected host:port or :port)",
                       "usher.yaml:4:14: listeners[2].address: IPv6 addresses need brackets, e.g. "

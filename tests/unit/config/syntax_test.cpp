@@ -5,9 +5,9 @@
 namespace usher::config {
 namespace {
 
-std::string address_error(std::string_view text, bool allow_empty_host = false) {
+std::string address_error(std::string_view text, bool for_listener = false) {
     std::string error;
-    EXPECT_FALSE(parse_socket_address(text, allow_empty_host, &error).has_value()) << text;
+    EXPECT_FALSE(parse_socket_address(text, for_listener, &error).has_value()) << text;
     return error;
 }
 
@@ -17,6 +17,12 @@ TEST(SocketAddressSyntax, ParsesHostPortForms) {
     EXPECT_EQ(parse_socket_address("[::1]:8080", false, nullptr)->host, "::1");
     EXPECT_EQ(parse_socket_address("backend.local:80", false, nullptr)->host, "backend.local");
     EXPECT_EQ(parse_socket_address(":8080", true, nullptr)->to_string(), "0.0.0.0:8080");
+}
+
+TEST(SocketAddressSyntax, ListenersMayUsePortZero) {
+    EXPECT_EQ(parse_socket_address("127.0.0.1:0", true, nullptr)->port, 0);
+    EXPECT_EQ(address_error("127.0.0.1:0"), "port 0 is out of range (1-65535)");
+    EXPECT_EQ(address_error("127.0.0.1:65536", true), "port 65536 is out of range (0-65535)");
 }
 
 TEST(SocketAddressSyntax, RejectsBadAddresses) {
