@@ -66,8 +66,9 @@ struct NamedMatch {
 };
 
 struct RouteMatch {
-    std::vector<std::string> hosts;  // exact "a.example.com" or wildcard "*.example.com"; empty = any
-    std::optional<StringMatch> path;  // exact / prefix / regex; absent = any
+    std::vector<std::string>
+        hosts;  // exact "a.example.com" or wildcard "*.example.com"; empty = any
+    std::optional<StringMatch> path;   // exact / prefix / regex; absent = any
     std::vector<std::string> methods;  // empty = any
     std::vector<NamedMatch> headers;
     std::vector<NamedMatch> cookies;
@@ -152,8 +153,8 @@ struct AccessLog {
 };
 
 struct Config {
-    std::string source;         // file name it was loaded from ("<quick>" for quick mode)
-    unsigned workers = 0;       // 0 = one per core ("auto")
+    std::string source;    // file name it was loaded from ("<quick>" for quick mode)
+    unsigned workers = 0;  // 0 = one per core ("auto")
     LogLevel log_level = LogLevel::info;
     AccessLog access_log;
     Timeouts timeouts;

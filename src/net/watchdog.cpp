@@ -59,9 +59,12 @@ void Watchdog::watch_upstream(TcpSocket* upstream) noexcept {
 }
 
 void Watchdog::arm(Clock::duration d, TimeoutCause cause) {
+    arm_until(d.count() > 0 ? Clock::now() + d : Clock::time_point::max(), cause);
+}
+
+void Watchdog::arm_until(Clock::time_point when, TimeoutCause cause) {
     auto& st = *st_;
     st.fired = TimeoutCause::none;
-    auto when = d.count() > 0 ? Clock::now() + d : Clock::time_point::max();
     st.cause = cause;
     if (st.total < when) {
         when = st.total;

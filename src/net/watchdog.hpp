@@ -46,6 +46,9 @@ class Watchdog {
 
     // A zero duration means "no limit" for that step (only the total deadline applies).
     void arm(Clock::duration d, TimeoutCause cause);
+    // The same with an absolute deadline (a whole request head must arrive by then, however
+    // many reads it takes: that is what defeats slowloris). time_point::max() = no limit.
+    void arm_until(Clock::time_point when, TimeoutCause cause);
     void disarm() noexcept;
 
     void set_total(Clock::duration d);  // zero clears it

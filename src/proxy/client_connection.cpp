@@ -68,6 +68,9 @@ Task<void> ClientConnection::run() {
                                             .allow_bare_lf = cfg.limits.allow_bare_lf};
         http::h1::ParseResult parsed;
         bool closed = false;
+        const auto head_deadline = cfg.timeouts.request_header.count() > 0
+                                       ? net::Watchdog::Clock::now() + cfg.timeouts.request_header
+                                       : net::Watchdog::Clock::time_point::max();
         for (;;) {
             parsed = http::h1::parse_request_head(down_.in.view(), limits, down_.request);
             if (parsed.kind != http::h1::ParseResult::Kind::incomplete) {
@@ -77,8 +80,7 @@ Task<void> ClientConnection::run() {
                 down_.worker.buffers.grow(down_.in, cfg.limits.max_header_bytes + 1024);
             }
             std::size_t had = down_.in.size();
-            auto ec =
-                co_await down_.read_some(cfg.timeouts.request_header, TimeoutCause::request_header);
+            auto ec = co_await down_.read_some_until(head_deadline, TimeoutCause::request_header);
             if (ec) {
                 if (down_.watchdog.fired() != TimeoutCause::none && had > 0) {
                     co_await handler_.reply_to_bad_request({408, "request header timeout"}, had);

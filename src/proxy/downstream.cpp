@@ -18,12 +18,19 @@ Downstream::Downstream(WorkerContext& w, TcpSocket s, const ListenerInfo& l)
 
 Task<asio::error_code> Downstream::read_some(std::chrono::milliseconds timeout,
                                              net::TimeoutCause cause) {
+    return read_some_until(timeout.count() > 0 ? net::Watchdog::Clock::now() + timeout
+                                               : net::Watchdog::Clock::time_point::max(),
+                           cause);
+}
+
+Task<asio::error_code> Downstream::read_some_until(net::Watchdog::Clock::time_point deadline,
+                                                   net::TimeoutCause cause) {
     worker.buffers.acquire(in);
     char* space = in.space();
     if (in.space_size() == 0) {
         co_return asio::error::no_buffer_space;
     }
-    watchdog.arm(timeout, cause);
+    watchdog.arm_until(deadline, cause);
     auto [ec, n] = co_await socket.async_read_some(asio::buffer(space, in.space_size()), use_tuple);
     watchdog.disarm();
     if (!ec) {

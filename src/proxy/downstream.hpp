@@ -31,6 +31,9 @@ struct Downstream {
     // Reads more bytes into `in` under a deadline. Returns the error (eof, operation_aborted when
     // the watchdog fired: see watchdog.fired()), or success with at least one byte added.
     Task<asio::error_code> read_some(std::chrono::milliseconds timeout, net::TimeoutCause cause);
+    // The same with an absolute deadline.
+    Task<asio::error_code> read_some_until(net::Watchdog::Clock::time_point deadline,
+                                           net::TimeoutCause cause);
     // Writes all buffers (gather write) under a deadline.
     template <std::size_t N>
     Task<asio::error_code> write(std::array<asio::const_buffer, N> bufs,
