@@ -210,6 +210,8 @@ std::vector<Row> rows() {
         {"rejects_absolute_form_without_host_in_http11", "GET http://a.example/ HTTP/1.1\r\n\r\n",
          rejected(400)},
         {"rejects_asterisk_form_outside_options", get_line("GET * HTTP/1.1"), rejected(400)},
+        {"rejects_connect_with_origin_form", "CONNECT / HTTP/1.1\r\nHost: a.example\r\n\r\n",
+         rejected(400)},
         {"rejects_connect_without_port", "CONNECT a.example HTTP/1.1\r\nHost: a.example\r\n\r\n",
          rejected(400)},
 

@@ -47,7 +47,8 @@ ParseResult parse_request_head(std::string_view buf, const ParserLimits& limits,
 
 // Parses a response head at the start of `buf` into `out` (cleared first).
 // `request_method` is the method of the request this answers (HEAD and CONNECT change framing).
-// Returns as parse_request_head; any error means the response must not be forwarded (502).
+// Returns as parse_request_head; any error means the response must not be forwarded, and its
+// `error.status` is always 502.
 // 1xx responses are returned as complete heads with framing none; the caller loops for the final.
 ParseResult parse_response_head(std::string_view buf, const ParserLimits& limits,
                                 std::string_view request_method, ResponseHead& out);
@@ -60,8 +61,9 @@ class ChunkedDecoder {
         Kind kind = Kind::need_more;
         std::size_t consumed = 0;  // bytes of `input` used by this step (may be > 0 for need_more)
         std::string_view data;     // data: chunk payload bytes, a view into `input`
-        std::string_view
-            trailers;      // done: raw trailer field lines, each ending in CRLF (may be empty)
+        // done: the raw trailer field lines, each ending in CRLF (may be empty); validated like
+        // header fields and bounded by max_trailer_bytes.
+        std::string_view trailers;
         ParseError error;  // error: why (status 400)
     };
 
