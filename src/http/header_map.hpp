@@ -22,7 +22,7 @@ struct HeaderField {
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
 class HeaderMap {
-public:
+  public:
     HeaderMap() = default;
     HeaderMap(const HeaderMap&) = delete;
     HeaderMap& operator=(const HeaderMap&) = delete;
@@ -38,7 +38,7 @@ public:
     // Replaces every field with this name by one field (value copied).
     void set_copy(std::string_view name, std::string_view value);
 
-    // First value with this name, or nullptr-like empty optional: returns nullptr when absent.
+    // First field with this name, or nullptr when absent.
     const HeaderField* find(std::string_view name) const noexcept;
     std::size_t count(std::string_view name) const noexcept;
     bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
@@ -54,7 +54,7 @@ public:
     std::vector<HeaderField>& fields() noexcept { return fields_; }
     const std::vector<HeaderField>& fields() const noexcept { return fields_; }
 
-private:
+  private:
     std::vector<HeaderField> fields_;
     // Arena: fixed-size blocks that are kept across clear() so steady state allocates nothing.
     std::vector<std::unique_ptr<char[]>> blocks_;
