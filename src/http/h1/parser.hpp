@@ -31,6 +31,7 @@ struct ParseResult {
     enum class Kind : std::uint8_t { complete, incomplete, error };
     Kind kind = Kind::incomplete;
     std::size_t consumed = 0;  // complete: bytes of the head including the final empty line
+                               // (and any ignored empty lines before the start line)
     ParseError error;          // error: why
 
     static ParseResult incomplete_() noexcept { return {}; }
