@@ -80,6 +80,9 @@ void ProxyHandler::start_log(const CompiledRoute* route) {
     log_.cluster = route ? std::string_view(route->config->cluster) : std::string_view{};
     // Views into the read buffer die when it is compacted: keep copies (capacity is reused).
     log_.method.assign(req.method);
+    // Decided now: the head's views may be gone by the time an error reply is written.
+    const auto* accept = req.headers.find("accept");
+    wants_json_ = accept != nullptr && prefers_json(accept->value);
     log_.path.assign(req.path.empty() ? req.target : req.path);
     if (down_.worker.access_log != nullptr) {
         log_.host.assign(req.authority);
@@ -123,8 +126,7 @@ void ProxyHandler::finish_log() {
 }
 
 Task<bool> ProxyHandler::reply(LocalReply r, std::string_view cause) {
-    const auto* accept = down_.request.headers.find("accept");
-    r.json = accept != nullptr && prefers_json(accept->value);
+    r.json = wants_json_;
     r.close = r.close || !down_.request.keep_alive || down_.worker.draining;
     down_.out.clear();
     render_local_reply(r, down_.out);
@@ -155,11 +157,12 @@ Task<void> ProxyHandler::reply_to_bad_request(const http::h1::ParseError& error,
 }
 
 Task<bool> ProxyHandler::handle(std::size_t head_size) {
-    // The snapshot this request started with stays alive until it ends, whatever reloads happen.
-    auto snapshot = down_.worker.snapshot;
-    config_ = snapshot->config.get();
+    // No shared_ptr copy per request (its atomic count is shared by every worker): the worker
+    // owns the snapshot and keeps it alive while connections that started on it exist.
+    const Snapshot& snapshot = *down_.worker.snapshot;
+    config_ = snapshot.config.get();
     auto& req = down_.request;
-    const CompiledRoute* route = snapshot->router->match(req, down_.listener.name);
+    const CompiledRoute* route = snapshot.router->match(req, down_.listener.name);
     start_log(route);
     timeouts_ = route ? route->config->timeouts.apply(config_->timeouts) : config_->timeouts;
     down_.watchdog.set_total(timeouts_.total);

@@ -44,6 +44,7 @@ class ProxyHandler {
     const config::Config* config_ = nullptr;
     config::Timeouts timeouts_;
     std::uint64_t max_body_ = 0;  // the route's body limit, 0 = none
+    bool wants_json_ = false;     // Accept prefers JSON (for local replies)
     http::ResponseHead response_;
     std::string path_scratch_;
     std::string chunk_scratch_;

@@ -14,6 +14,8 @@ struct SmuggleCase {
     const char* name;
     std::string_view request;
     int status;
+    // Keeps ctest names short (gtest would otherwise print the raw bytes of the struct).
+    friend void PrintTo(const SmuggleCase& c, std::ostream* os) { *os << c.name; }
 };
 
 class Smuggling : public ::testing::TestWithParam<SmuggleCase> {};
@@ -112,6 +114,7 @@ TEST(SmugglingBody, BadChunkSizeInStreamedBodyIsRejectedAndConnectionClosed) {
 struct BadResponseCase {
     const char* name;
     const char* response;
+    friend void PrintTo(const BadResponseCase& c, std::ostream* os) { *os << c.name; }
 };
 class AmbiguousResponse : public ::testing::TestWithParam<BadResponseCase> {};
 
