@@ -79,6 +79,7 @@ Task<void> Worker::accept_loop(std::size_t index) {
     auto& acceptor = *acceptors_[index];
     const auto& spec = specs_[index];
     SteadyTimer backoff(io_.get_executor());
+    std::chrono::steady_clock::time_point last_warning{};
     for (;;) {
         if (spec.max_connections != 0 && ctx_.active_connections >= spec.max_connections) {
             // At the limit: leave new connections in the kernel backlog for a moment.
@@ -96,9 +97,14 @@ Task<void> Worker::accept_loop(std::size_t index) {
             }
             if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
                 ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
-                // Out of file descriptors: back off instead of spinning on a ready listener.
-                log::warn("accept on {}: {}; pausing accepts for {}ms", spec.info.address,
-                          ec.message(), limits::kAcceptBackoff.count());
+                // Out of file descriptors: back off instead of spinning on a ready listener,
+                // and say so at most once a second.
+                auto now = std::chrono::steady_clock::now();
+                if (now - last_warning >= 1s) {
+                    last_warning = now;
+                    log::warn("accept on {}: {}; pausing accepts for {}ms", spec.info.address,
+                              ec.message(), limits::kAcceptBackoff.count());
+                }
                 backoff.expires_after(limits::kAcceptBackoff);
                 co_await backoff.async_wait(use_tuple);
             }

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -401,7 +402,8 @@ std::unique_ptr<FakeBackend> make_echo_backend() {
 
 // ---- UsherProcess -----------------------------------------------------------------------------
 
-UsherProcess::UsherProcess(const std::string& config_yaml, std::vector<std::string> extra_args) {
+UsherProcess::UsherProcess(const std::string& config_yaml, std::vector<std::string> extra_args,
+                           int max_files) {
     char tmpl[] = "/tmp/usher-test-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     config_path_ = dir_ + "/usher.yaml";
@@ -418,6 +420,10 @@ UsherProcess::UsherProcess(const std::string& config_yaml, std::vector<std::stri
         int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         ::dup2(log, STDERR_FILENO);
         ::dup2(log, STDOUT_FILENO);
+        if (max_files > 0) {
+            rlimit lim{static_cast<rlim_t>(max_files), static_cast<rlim_t>(max_files)};
+            ::setrlimit(RLIMIT_NOFILE, &lim);
+        }
         std::vector<std::string> args{USHER_BINARY, "-c", config_path_};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         std::vector<char*> argv;

@@ -90,7 +90,9 @@ std::unique_ptr<FakeBackend> make_echo_backend();
 class UsherProcess {
   public:
     // `config_yaml` must contain "{LISTEN}" where the listener address goes (127.0.0.1:0).
-    explicit UsherProcess(const std::string& config_yaml, std::vector<std::string> extra_args = {});
+    // `max_files` > 0 lowers RLIMIT_NOFILE for the child (file-descriptor exhaustion tests).
+    explicit UsherProcess(const std::string& config_yaml, std::vector<std::string> extra_args = {},
+                          int max_files = 0);
     ~UsherProcess();
     bool started() const { return port_ > 0; }
     int port() const { return port_; }

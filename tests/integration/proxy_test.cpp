@@ -366,3 +366,94 @@ TEST(AccessLog, WritesOneCombinedLinePerRequest) {
 
 }  // namespace
 }  // namespace usher::test
+
+namespace usher::test {
+namespace {
+
+TEST(Proxy, InterimResponsesAreRelayedBeforeTheFinalOne) {
+    FakeBackend backend([](int fd, int) {
+        std::string buf;
+        if (read_request(fd, buf)) {
+            send_all(fd,
+                     "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                     "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone");
+        }
+    });
+    UsherProcess usher(
+        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
+        "    endpoints: [\"" +
+        backend.address() + "\"]\n");
+    ASSERT_TRUE(usher.started());
+    int fd = connect_to(usher.port());
+    send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto bytes =
+        read_until(fd, [](const std::string& s) { return s.find("done") != std::string::npos; });
+    ::close(fd);
+    EXPECT_EQ(bytes.rfind("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n", 0),
+              0u)
+        << bytes;
+    EXPECT_NE(bytes.find("HTTP/1.1 200 OK\r\n"), std::string::npos);
+}
+
+TEST(Pool, MaxRequestsPerUpstreamConnectionIsHonoured) {
+    auto backend = make_echo_backend();
+    UsherProcess usher(
+        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
+        "    endpoints: [\"" +
+        backend->address() + "\"]\n    pool: {max_requests: 2}\n");
+    ASSERT_TRUE(usher.started()) << usher.log();
+    CurlClient client;
+    for (int i = 0; i < 6; ++i) {
+        ASSERT_EQ(client.get(usher.url("/")).status, 200);
+    }
+    EXPECT_EQ(backend->connections(), 3);
+}
+
+TEST(Pool, IdleUpstreamConnectionsExpire) {
+    auto backend = make_echo_backend();
+    UsherProcess usher(
+        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
+        "    endpoints: [\"" +
+        backend->address() + "\"]\n    pool: {idle_timeout: 200ms}\n");
+    ASSERT_TRUE(usher.started()) << usher.log();
+    ASSERT_EQ(curl_request(usher.url("/")).status, 200);
+    std::this_thread::sleep_for(1500ms);  // longer than idle_timeout plus one sweep (1 s)
+    ASSERT_EQ(curl_request(usher.url("/")).status, 200);
+    EXPECT_EQ(backend->connections(), 2) << "the expired idle connection was reused";
+}
+
+TEST(Listener, RunningOutOfFileDescriptorsBacksOffAndRecovers) {
+    auto backend = make_echo_backend();
+    // 64 descriptors: usher's own files plus a few dozen client connections.
+    UsherProcess usher(
+        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
+        "    endpoints: [\"" +
+            backend->address() + "\"]\n",
+        {}, 64);
+    ASSERT_TRUE(usher.started()) << usher.log();
+    std::vector<int> hogs;
+    for (int i = 0; i < 100; ++i) {
+        int fd = connect_to(usher.port());  // the kernel completes handshakes into the backlog
+        if (fd >= 0) {
+            hogs.push_back(fd);
+        }
+    }
+    std::this_thread::sleep_for(300ms);
+    EXPECT_NE(usher.log().find("pausing accepts"), std::string::npos) << usher.log();
+    for (int fd : hogs) {
+        ::close(fd);
+    }
+    // Once descriptors are free again, usher serves normally (it neither died nor spins).
+    CurlResult r;
+    for (int i = 0; i < 50 && r.status != 200; ++i) {
+        r = curl_request(usher.url("/after"));
+        if (r.status != 200) {
+            std::this_thread::sleep_for(100ms);
+        }
+    }
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(usher.stop(), 0);
+}
+
+}  // namespace
+}  // namespace usher::test
