@@ -11,15 +11,10 @@
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 namespace usher::proxy {
 namespace {
-
-void append_number(std::string& out, std::uint64_t v) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-}
 
 void append_seconds(std::string& out, double s) {
     char buf[32];
@@ -160,15 +155,15 @@ void AccessLog::format_combined(const AccessEntry& e) {
     b.push_back(' ');
     b.append(e.version);
     b.append("\" ");
-    append_number(b, e.status);
+    append_decimal(b, e.status);
     b.push_back(' ');
-    append_number(b, e.bytes_out);
+    append_decimal(b, e.bytes_out);
     b.append(" \"");
     append_dash_or(b, e.referer);
     b.append("\" \"");
     append_dash_or(b, e.user_agent);
     b.append("\" in=");
-    append_number(b, e.bytes_in);
+    append_decimal(b, e.bytes_in);
     b.append(" route=");
     append_dash_or(b, e.route);
     b.append(" cluster=");
@@ -212,7 +207,7 @@ void AccessLog::format_json(const AccessEntry& e) {
         b.append(",\"");
         b.append(key);
         b.append("\":");
-        append_number(b, v);
+        append_decimal(b, v);
     };
     auto secs = [&](std::string_view key, double v) {
         b.append(",\"");

@@ -3,6 +3,8 @@
 #include <array>
 #include <charconv>
 
+#include "core/text.hpp"
+
 namespace usher::proxy {
 namespace {
 
@@ -88,10 +90,13 @@ void field(std::string& out, std::string_view name, std::string_view value) {
     out.append("\r\n");
 }
 
-void append_number(std::string& out, std::uint64_t v) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
+// "HTTP/1.1 200 OK\r\n": always 1.1 towards the client; the backend's reason, or the standard one.
+void write_status_line(const http::ResponseHead& resp, std::string& out) {
+    out.append("HTTP/1.1 ");
+    append_decimal(out, resp.status);
+    out.push_back(' ');
+    out.append(resp.reason.empty() ? http::reason_phrase(resp.status) : resp.reason);
+    out.append("\r\n");
 }
 
 void apply_edits(const config::HeaderEdits& edits, std::string& out) {
@@ -239,7 +244,7 @@ void write_upstream_head(const http::RequestHead& req, const UpstreamHeadParams&
     switch (req.framing) {
         case http::BodyFraming::content_length:
             out.append("Content-Length: ");
-            append_number(out, req.content_length);
+            append_decimal(out, req.content_length);
             out.append("\r\n");
             break;
         case http::BodyFraming::chunked:
@@ -269,11 +274,7 @@ void write_downstream_head(const http::ResponseHead& resp, const DownstreamHeadP
     const auto& opts = *p.options;
     auto conn = connection_tokens(resp.headers);
 
-    out.append("HTTP/1.1 ");
-    append_number(out, resp.status);
-    out.push_back(' ');
-    out.append(resp.reason.empty() ? http::reason_phrase(resp.status) : resp.reason);
-    out.append("\r\n");
+    write_status_line(resp, out);
     for (const auto& f : resp.headers) {
         const auto& n = f.name;
         // A bodiless answer to HEAD, or a 304, keeps the backend's Content-Length as it is.
@@ -300,7 +301,7 @@ void write_downstream_head(const http::ResponseHead& resp, const DownstreamHeadP
     } else {
         if (p.framing == http::BodyFraming::content_length) {
             out.append("Content-Length: ");
-            append_number(out, resp.content_length);
+            append_decimal(out, resp.content_length);
             out.append("\r\n");
         } else if (p.framing == http::BodyFraming::chunked) {
             out.append("Transfer-Encoding: chunked\r\n");
@@ -319,11 +320,7 @@ void write_downstream_head(const http::ResponseHead& resp, const DownstreamHeadP
 
 void write_interim_head(const http::ResponseHead& resp, std::string& out) {
     auto conn = connection_tokens(resp.headers);
-    out.append("HTTP/1.1 ");
-    append_number(out, resp.status);
-    out.push_back(' ');
-    out.append(resp.reason.empty() ? http::reason_phrase(resp.status) : resp.reason);
-    out.append("\r\n");
+    write_status_line(resp, out);
     for (const auto& f : resp.headers) {
         if (!is_hop_by_hop(f.name) && !conn.contains(f.name)) {
             field(out, f.name, f.value);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "core/text.hpp"
 #include "http/message.hpp"
 
 namespace usher::proxy {
@@ -18,12 +19,6 @@ bool prefers_json(std::string_view accept) noexcept {
 }
 
 namespace {
-void append_number(std::string& out, std::uint64_t v) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-}
-
 void append_json_string(std::string& out, std::string_view s) {
     for (char c : s) {
         if (c == '"' || c == '\\') {
@@ -49,7 +44,7 @@ void render_local_reply(const LocalReply& reply, std::string& out) {
     if (body.empty() && reply.status >= 300 && reply.status != 304) {
         if (reply.json) {
             generated.append("{\"status\":");
-            append_number(generated, reply.status);
+            append_decimal(generated, reply.status);
             generated.append(",\"error\":\"");
             append_json_string(generated, reason);
             generated.append("\"");
@@ -61,7 +56,7 @@ void render_local_reply(const LocalReply& reply, std::string& out) {
             generated.append("}\n");
             type = "application/json";
         } else {
-            append_number(generated, reply.status);
+            append_decimal(generated, reply.status);
             generated.push_back(' ');
             generated.append(reason);
             if (!reply.detail.empty()) {
@@ -74,7 +69,7 @@ void render_local_reply(const LocalReply& reply, std::string& out) {
         body = generated;
     }
     out.append("HTTP/1.1 ");
-    append_number(out, reply.status);
+    append_decimal(out, reply.status);
     out.push_back(' ');
     out.append(reason);
     out.append("\r\nServer: usher\r\n");
@@ -90,7 +85,7 @@ void render_local_reply(const LocalReply& reply, std::string& out) {
     }
     if (reply.status >= 200 && reply.status != 204 && reply.status != 304) {
         out.append("Content-Length: ");
-        append_number(out, body.size());
+        append_decimal(out, body.size());
         out.append("\r\n");
     }
     if (reply.close) {
