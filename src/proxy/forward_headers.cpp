@@ -153,6 +153,25 @@ void append_forwarded_field(std::string& out, const http::RequestHead& req,
 
 }  // namespace
 
+std::string_view filter_trailers(std::string_view raw, std::string& out) {
+    out.clear();
+    while (!raw.empty()) {
+        auto end = raw.find("\r\n");
+        auto line = raw.substr(0, end == std::string_view::npos ? raw.size() : end + 2);
+        raw.remove_prefix(line.size());
+        auto name = line.substr(0, line.find(':'));
+        if (is_hop_by_hop(name) || iequals(name, "content-length") || iequals(name, "host") ||
+            iequals(name, "trailer") || iequals(name, "expect") || iequals(name, "range") ||
+            iequals(name, "content-type") || iequals(name, "content-encoding") ||
+            iequals(name, "authorization") || iequals(name, "set-cookie") ||
+            iequals(name, "cookie")) {
+            continue;
+        }
+        out.append(line);
+    }
+    return out;
+}
+
 bool rewrite_path(const config::Rewrite& rewrite, std::string_view path, std::string& out) {
     if (!rewrite.strip_prefix) {
         return false;

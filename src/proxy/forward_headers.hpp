@@ -45,6 +45,11 @@ void write_downstream_head(const http::ResponseHead& resp, const DownstreamHeadP
 // Appends an interim (1xx) response head as received, minus hop-by-hop fields.
 void write_interim_head(const http::ResponseHead& resp, std::string& out);
 
+// Copies validated trailer field lines (each ending in CRLF) to `out`, minus the fields that must
+// never arrive as trailers (RFC 9110 section 6.5.1: framing, routing, connection control), so a
+// trailer cannot smuggle a Content-Length or Host past the head. Returns `out` as a view.
+std::string_view filter_trailers(std::string_view raw, std::string& out);
+
 // Applies strip_prefix/replace_prefix to `path` (which may carry a query); result in `out`.
 // Returns false when the route has no path rewrite (then `out` is untouched).
 bool rewrite_path(const config::Rewrite& rewrite, std::string_view path, std::string& out);

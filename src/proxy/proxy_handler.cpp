@@ -535,9 +535,11 @@ Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {
             continue;
         }
         if (step.kind == Kind::done) {
-            auto ec = co_await up.write(down_,
-                                        std::array{cbuf("0\r\n"), cbuf(step.trailers), cbuf(kCrlf)},
-                                        timeouts_.upstream_idle);
+            auto ec = co_await up.write(
+                down_,
+                std::array{cbuf("0\r\n"), cbuf(filter_trailers(step.trailers, chunk_scratch_)),
+                           cbuf(kCrlf)},
+                timeouts_.upstream_idle);
             down_.in.consume(step.consumed);
             co_return ec;
         }
@@ -632,8 +634,11 @@ Task<bool> ProxyHandler::stream_response_body(Upstream& up, bool client_chunked,
                     continue;
                 }
                 if (step.kind == Kind::done) {
-                    bool ok = client_chunked ? co_await send("0\r\n", step.trailers, kCrlf)
-                                             : co_await send({}, {}, {});
+                    bool ok =
+                        client_chunked
+                            ? co_await send("0\r\n", filter_trailers(step.trailers, chunk_scratch_),
+                                            kCrlf)
+                            : co_await send({}, {}, {});
                     up.buf.consume(step.consumed);
                     co_return ok;
                 }

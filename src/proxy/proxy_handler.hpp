@@ -47,7 +47,7 @@ class ProxyHandler {
     bool wants_json_ = false;     // Accept prefers JSON (for local replies)
     http::ResponseHead response_;
     std::string path_scratch_;
-    std::string chunk_scratch_;
+    std::string chunk_scratch_;  // filtered trailers
 
     // Per-request log fields (strings keep their capacity across requests).
     struct LogState {

@@ -133,3 +133,18 @@ TEST(ForwardHeaders, RewritePathStripsAndReplacesPrefix) {
 
 }  // namespace
 }  // namespace usher::proxy
+
+namespace usher::proxy {
+namespace {
+
+TEST(ForwardHeaders, TrailersLoseFramingAndRoutingFields) {
+    std::string out;
+    EXPECT_EQ(filter_trailers("X-Checksum: 1\r\nContent-Length: 5\r\nhost: evil\r\n"
+                              "Transfer-Encoding: chunked\r\nX-Other: 2\r\n",
+                              out),
+              "X-Checksum: 1\r\nX-Other: 2\r\n");
+    EXPECT_EQ(filter_trailers("", out), "");
+}
+
+}  // namespace
+}  // namespace usher::proxy
