@@ -73,6 +73,11 @@ void render_local_reply(const LocalReply& reply, std::string& out) {
     out.push_back(' ');
     out.append(reason);
     out.append("\r\nServer: usher\r\n");
+    if (!reply.allow.empty()) {
+        out.append("Allow: ");
+        out.append(reply.allow);
+        out.append("\r\n");
+    }
     if (!reply.location.empty()) {
         out.append("Location: ");
         out.append(reply.location);

@@ -27,6 +27,7 @@ std::string_view chunk_size_line(std::uint64_t n, std::array<char, 24>& buf) {
 }
 
 constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE";
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 }  // namespace
@@ -172,7 +173,12 @@ Task<bool> ProxyHandler::handle(std::size_t head_size) {
     bool forwarded = false;
     max_body_ = route ? route->config->max_body.value_or(config_->limits.max_body) : 0;
 
-    if (route == nullptr) {
+    if (req.method == "CONNECT") {
+        // A reverse proxy opens no tunnels on a client's say-so (a 2xx would turn the backend
+        // connection into one).
+        keep = co_await reply({.status = 405, .allow = kAllowedMethods, .close = true},
+                              "connect_refused");
+    } else if (route == nullptr) {
         keep =
             co_await reply({.status = 404, .close = has_body, .head_only = head_only}, "no_route");
     } else if (const auto& rc = *route->config; max_body_ != 0 &&

@@ -457,3 +457,46 @@ TEST(Listener, RunningOutOfFileDescriptorsBacksOffAndRecovers) {
 
 }  // namespace
 }  // namespace usher::test
+
+namespace usher::test {
+namespace {
+
+TEST(Proxy, ConnectIsRefusedAndNeverReachesTheBackend) {
+    auto backend = make_echo_backend();
+    UsherProcess usher(
+        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
+        "    endpoints: [\"" +
+        backend->address() + "\"]\n");
+    ASSERT_TRUE(usher.started());
+    int fd = connect_to(usher.port());
+    send_all(fd, "CONNECT internal.test:22 HTTP/1.1\r\nHost: internal.test:22\r\n\r\n");
+    auto bytes = read_to_close(fd);
+    ::close(fd);
+    auto m = parse_response(bytes);
+    ASSERT_TRUE(m) << bytes;
+    EXPECT_EQ(m->status(), 405);
+    EXPECT_TRUE(m->header("allow").has_value());
+    EXPECT_EQ(backend->connections(), 0);
+}
+
+TEST(Proxy, AbsoluteFormTargetIsForwardedAsOriginForm) {
+    auto backend = make_echo_backend();
+    UsherProcess usher(
+        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
+        "    endpoints: [\"" +
+        backend->address() + "\"]\n");
+    ASSERT_TRUE(usher.started());
+    int fd = connect_to(usher.port());
+    send_all(fd, "GET http://site.test/a/b?c=d HTTP/1.1\r\nHost: site.test\r\n\r\n");
+    auto bytes = read_until(fd, [](const std::string& s) { return parse_response(s).has_value(); });
+    ::close(fd);
+    auto m = parse_response(bytes);
+    ASSERT_TRUE(m) << bytes;
+    EXPECT_EQ(m->status(), 200);
+    auto q = backend->requests().at(0);
+    EXPECT_EQ(q.start_line, "GET /a/b?c=d HTTP/1.1");
+    EXPECT_EQ(q.header("host").value_or(""), "site.test");
+}
+
+}  // namespace
+}  // namespace usher::test
