@@ -29,8 +29,9 @@ struct Snapshot {
     config::ConfigPtr config;
     std::shared_ptr<const Router> router;
     net::CidrSet trusted_proxies;
-    // resolved[cluster name][endpoint index] -> addresses
-    std::map<std::string, std::vector<std::vector<asio::ip::tcp::endpoint>>> resolved;
+    // cluster name -> its resolved endpoints (a hostname with several addresses gives several),
+    // each with the process-wide health state the checker writes and workers read.
+    std::map<std::string, std::vector<upstream::SharedEndpoint>> endpoints;
 };
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 

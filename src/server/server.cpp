@@ -20,9 +20,15 @@ proxy::SnapshotPtr build_snapshot(config::ConfigPtr config) {
         }
     }
     for (const auto& [name, cluster] : config->clusters) {
-        auto& addrs = snap->resolved[name];
+        auto& shared = snap->endpoints[name];
         for (const auto& ep : cluster.endpoints) {
-            addrs.push_back(net::resolve(ep.address));
+            for (const auto& addr : net::resolve(ep.address)) {
+                upstream::SharedEndpoint se;
+                se.label = ep.address.to_string();
+                se.address = addr;
+                se.weight = ep.weight;
+                shared.push_back(std::move(se));
+            }
         }
     }
     snap->config = std::move(config);

@@ -15,7 +15,7 @@ Worker::Worker(int id, proxy::SnapshotPtr snapshot)
     // This worker's runtime clusters and the route -> cluster table.
     std::map<std::string, upstream::Cluster*> by_name;
     for (const auto& [name, cluster_cfg] : cfg.clusters) {
-        auto it = ctx_.snapshot->resolved.find(name);
+        auto it = ctx_.snapshot->endpoints.find(name);
         ctx_.clusters.push_back(std::make_unique<upstream::Cluster>(cluster_cfg, it->second));
         by_name[name] = ctx_.clusters.back().get();
     }

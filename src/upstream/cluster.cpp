@@ -2,26 +2,20 @@
 
 namespace usher::upstream {
 
-Cluster::Cluster(const config::Cluster& cfg,
-                 const std::vector<std::vector<asio::ip::tcp::endpoint>>& resolved)
-    : name_(cfg.name),
-      pool_(cfg.pool),
-      endpoints_(make_endpoints(cfg, resolved)),
-      balancer_(endpoints_) {}
+Cluster::Cluster(const config::Cluster& cfg, const std::vector<SharedEndpoint>& shared)
+    : name_(cfg.name), pool_(cfg.pool), endpoints_(make_endpoints(shared)), balancer_(endpoints_) {}
 
-std::vector<Endpoint> Cluster::make_endpoints(
-    const config::Cluster& cfg, const std::vector<std::vector<asio::ip::tcp::endpoint>>& resolved) {
+std::vector<Endpoint> Cluster::make_endpoints(const std::vector<SharedEndpoint>& shared) {
     std::vector<Endpoint> out;
-    for (std::size_t i = 0; i < cfg.endpoints.size() && i < resolved.size(); ++i) {
-        // A hostname that resolved to several addresses becomes several endpoints of its weight.
-        for (const auto& addr : resolved[i]) {
-            Endpoint ep;
-            ep.label = cfg.endpoints[i].address.to_string();
-            ep.address = addr;
-            ep.weight = cfg.endpoints[i].weight;
-            ep.index = out.size();
-            out.push_back(std::move(ep));
-        }
+    out.reserve(shared.size());
+    for (const auto& s : shared) {
+        Endpoint ep;
+        ep.label = s.label;
+        ep.address = s.address;
+        ep.weight = s.weight;
+        ep.index = out.size();
+        ep.health = s.health.get();
+        out.push_back(std::move(ep));
     }
     return out;
 }

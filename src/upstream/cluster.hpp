@@ -14,9 +14,8 @@ namespace usher::upstream {
 
 class Cluster {
   public:
-    // `resolved[i]` holds the addresses of cfg.endpoints[i] (resolved once at start-up).
-    Cluster(const config::Cluster& cfg,
-            const std::vector<std::vector<asio::ip::tcp::endpoint>>& resolved);
+    // `shared` holds the cluster's resolved endpoints (with their health) from the snapshot.
+    Cluster(const config::Cluster& cfg, const std::vector<SharedEndpoint>& shared);
     Cluster(const Cluster&) = delete;
     Cluster& operator=(const Cluster&) = delete;
 
@@ -35,9 +34,7 @@ class Cluster {
     void close_idle();
 
   private:
-    static std::vector<Endpoint> make_endpoints(
-        const config::Cluster& cfg,
-        const std::vector<std::vector<asio::ip::tcp::endpoint>>& resolved);
+    static std::vector<Endpoint> make_endpoints(const std::vector<SharedEndpoint>& shared);
 
     std::string name_;
     config::Pool pool_;

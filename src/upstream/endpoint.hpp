@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/asio.hpp"
+#include "upstream/health.hpp"
 
 namespace usher::upstream {
 
@@ -25,7 +26,10 @@ struct Endpoint {
     std::string label;  // "127.0.0.1:9001" (logs, never shown to clients)
     asio::ip::tcp::endpoint address;
     std::uint32_t weight = 1;
-    std::size_t index = 0;  // position in its cluster (for TriedSet)
+    std::size_t index = 0;                   // position in its cluster (for TriedSet)
+    const EndpointHealth* health = nullptr;  // process-wide, owned by the config snapshot
+
+    bool healthy() const noexcept { return health == nullptr || health->is_healthy(); }
 
     // Idle keep-alive connections, most recently used last (LIFO reuse keeps few hot).
     std::vector<std::unique_ptr<Connection>> idle;

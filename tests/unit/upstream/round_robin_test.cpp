@@ -57,3 +57,32 @@ TEST(RoundRobin, SkipsTriedEndpointsAndReturnsNullWhenAllTried) {
 
 }  // namespace
 }  // namespace usher::upstream
+
+namespace usher::upstream {
+namespace {
+
+TEST(RoundRobin, SkipsUnhealthyEndpointsAndPanicsToAllWhenNoneIsHealthy) {
+    auto eps = endpoints({1, 1, 1});
+    EndpointHealth h0, h1, h2;
+    eps[0].health = &h0;
+    eps[1].health = &h1;
+    eps[2].health = &h2;
+    RoundRobin rr(eps);
+    h1.healthy = false;
+    std::string seq;
+    for (int i = 0; i < 4; ++i) {
+        seq += rr.pick({})->label;
+    }
+    EXPECT_EQ(seq.find('b'), std::string::npos) << seq;
+    h0.healthy = false;
+    h2.healthy = false;
+    std::string panic;
+    for (int i = 0; i < 3; ++i) {
+        panic += rr.pick({})->label;
+    }
+    EXPECT_EQ(panic.size(), 3u);
+    EXPECT_NE(panic.find('b'), std::string::npos) << "with none healthy, all are used: " << panic;
+}
+
+}  // namespace
+}  // namespace usher::upstream
