@@ -126,12 +126,31 @@ struct Pool {
     std::uint64_t max_requests = limits::kPoolMaxRequests;  // 0 = unlimited
 };
 
-enum class BalancerKind { round_robin };
+enum class BalancerKind {
+    round_robin,
+    least_request,
+    random,
+    ring_hash,
+    maglev,
+    cookie,
+    peak_ewma
+};
+
+// What ring_hash and maglev hash (the cookie balancer always hashes its cookie).
+enum class HashOn { source_ip, header, cookie, path };
+
+// A balancer's settings beyond its kind (docs/config.md, "Balancers").
+struct BalancerOptions {
+    HashOn hash_on = HashOn::source_ip;  // ring_hash, maglev; cookie: always HashOn::cookie
+    std::string hash_name;  // the header or cookie hashed; cookie balancer: its cookie's name
+    Duration decay = std::chrono::seconds(10);  // peak_ewma: latency decay time
+};
 
 struct Cluster {
     std::string name;
     std::vector<Endpoint> endpoints;
     BalancerKind balancer = BalancerKind::round_robin;
+    BalancerOptions balancer_options;
     Pool pool;
 };
 

@@ -331,6 +331,9 @@ void write_downstream_head(const http::ResponseHead& resp, const DownstreamHeadP
             out.append("Connection: keep-alive\r\n");
         }
     }
+    if (!p.set_cookie.empty()) {
+        field(out, "Set-Cookie", p.set_cookie);
+    }
     if (route != nullptr) {
         apply_edits(route->response_headers, out);
     }

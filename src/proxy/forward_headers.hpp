@@ -33,9 +33,10 @@ struct DownstreamHeadParams {
     const config::ProxyOptions* options = nullptr;
     http::BodyFraming framing = http::BodyFraming::none;  // framing usher uses towards the client
     bool keep_alive = true;                               // false: Connection: close
-    bool client_http10 = false;  // HTTP/1.0 client keeping alive: Connection: keep-alive
-    bool head_request = false;   // HEAD: keep the backend's Content-Length as is
-    bool upgrade = false;        // 101: keep Upgrade, send Connection: upgrade
+    bool client_http10 = false;   // HTTP/1.0 client keeping alive: Connection: keep-alive
+    bool head_request = false;    // HEAD: keep the backend's Content-Length as is
+    bool upgrade = false;         // 101: keep Upgrade, send Connection: upgrade
+    std::string_view set_cookie;  // non-empty: add "Set-Cookie: <this>" (sticky sessions)
 };
 
 // Appends the response head for `resp` to `out`.

@@ -5,6 +5,7 @@
 
 #include "core/log.hpp"
 #include "proxy/forward_headers.hpp"
+#include "proxy/router.hpp"
 
 namespace usher::proxy {
 
@@ -17,6 +18,68 @@ namespace {
 double seconds_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
 }
+
+// The hash key of ring_hash, maglev and cookie balancers (docs/config.md, "Balancers"), hashed
+// in place.
+upstream::PickContext hash_request(const config::BalancerOptions& o, const http::RequestHead& req,
+                                   const asio::ip::address& remote) {
+    std::string_view key;
+    bool found = true;
+    std::array<unsigned char, 16> ip{};
+    switch (o.hash_on) {
+        case config::HashOn::source_ip:
+            if (remote.is_v4()) {
+                const auto b = remote.to_v4().to_bytes();
+                std::copy(b.begin(), b.end(), ip.begin());
+                key = std::string_view(reinterpret_cast<const char*>(ip.data()), b.size());
+            } else {
+                ip = remote.to_v6().to_bytes();
+                key = std::string_view(reinterpret_cast<const char*>(ip.data()), ip.size());
+            }
+            break;
+        case config::HashOn::header: {
+            const auto* f = req.headers.find(o.hash_name);
+            found = f != nullptr;
+            key = found ? std::string_view(f->value) : std::string_view{};
+            break;
+        }
+        case config::HashOn::cookie:
+            found = find_cookie(req.headers, o.hash_name, key);
+            break;
+        case config::HashOn::path:
+            key = std::string_view(req.path).substr(0, std::string_view(req.path).find('?'));
+            break;
+    }
+    return {.hash = found ? upstream::hash_bytes(key) : 0, .has_hash = found};
+}
+
+// Tells the cluster's balancer when each attempt starts and ends (in-flight counts, latency to
+// the response head). An attempt still open when the next starts, or at the end, failed.
+class AttemptTracker {
+  public:
+    explicit AttemptTracker(upstream::LoadBalancer& lb) : lb_(lb) {}
+    AttemptTracker(const AttemptTracker&) = delete;
+    AttemptTracker& operator=(const AttemptTracker&) = delete;
+    ~AttemptTracker() { end(false); }
+
+    void start(upstream::Endpoint& ep) {
+        end(false);
+        ep_ = &ep;
+        start_ = Clock::now();
+        lb_.on_request_start(ep);
+    }
+    void end(bool success) {
+        if (ep_ != nullptr) {
+            lb_.on_request_end(*ep_, Clock::now() - start_, success);
+            ep_ = nullptr;
+        }
+    }
+
+  private:
+    upstream::LoadBalancer& lb_;
+    upstream::Endpoint* ep_ = nullptr;
+    Clock::time_point start_{};
+};
 
 // "1a2b\r\n" for a chunk of `n` bytes.
 std::string_view chunk_size_line(std::uint64_t n, std::array<char, 24>& buf) {
@@ -245,6 +308,12 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
 
     Upstream up{cluster, nullptr, {}, false};
     upstream::TriedSet tried;
+    const upstream::PickContext pick_ctx =
+        cluster.balancer().needs_hash()
+            ? hash_request(cluster.balancer_options(), req, down_.remote)
+            : upstream::PickContext{};
+    AttemptTracker attempt_tracker(cluster.balancer());
+    upstream::Endpoint* ep = nullptr;
     bool fresh_only = false;  // after a stale pooled connection failed: connect anew
     bool head_consumed = false;
     bool request_complete = false;
@@ -275,10 +344,11 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     for (int attempt = 0;; ++attempt) {
         // 1. Pick an endpoint and get a connection: a pooled one, or a new one under the connect
         //    timeout. A failed connect moves on to the next endpoint (nothing was sent).
-        upstream::Endpoint* ep = cluster.pick(tried);
+        ep = cluster.pick(pick_ctx, tried);
         if (ep == nullptr) {
             co_return co_await fail(fail_status, fail_cause);
         }
+        attempt_tracker.start(*ep);
         log_.upstream.assign(ep->label);
         up.conn = fresh_only ? nullptr : cluster.take_idle(*ep);
         up.reused = up.conn != nullptr;
@@ -417,6 +487,11 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
         }
         break;
     }
+    attempt_tracker.end(response_.status < 500);
+    // Sticky sessions: (re)set the cookie unless it already names the endpoint that answered.
+    // (pick_ctx.hash is the hash of the request's cookie value.)
+    const bool set_sticky = cluster.balancer_kind() == config::BalancerKind::cookie &&
+                            (!pick_ctx.has_hash || pick_ctx.hash != upstream::hash_bytes(ep->id));
 
     // 4. The response head: decide framing towards the client, write it, stream the body.
     consume_request();
@@ -456,6 +531,14 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                             .keep_alive = keep,
                             .client_http10 = client_http10,
                             .head_request = head_request};
+    std::string set_cookie;
+    if (set_sticky) {
+        set_cookie.append(cluster.balancer_options().hash_name)
+            .append("=")
+            .append(ep->id)
+            .append("; Path=/; HttpOnly");
+        dp.set_cookie = set_cookie;
+    }
     write_downstream_head(response_, dp, down_.out);
 
     bool ok =

@@ -1,9 +1,21 @@
 #include "upstream/cluster.hpp"
 
+#include "upstream/balancers.hpp"
+#include "upstream/sticky_cookie.hpp"
+
 namespace usher::upstream {
 
 Cluster::Cluster(const config::Cluster& cfg, const std::vector<SharedEndpoint>& shared)
-    : name_(cfg.name), pool_(cfg.pool), endpoints_(make_endpoints(shared)), balancer_(endpoints_) {}
+    : name_(cfg.name),
+      pool_(cfg.pool),
+      endpoints_(make_endpoints(shared)),
+      balancer_kind_(cfg.balancer),
+      balancer_options_(cfg.balancer_options),
+      random_(hash_bytes(
+          cfg.name,
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+              reinterpret_cast<std::uintptr_t>(this))),
+      balancer_(make_balancer(cfg, endpoints_)) {}
 
 std::vector<Endpoint> Cluster::make_endpoints(const std::vector<SharedEndpoint>& shared) {
     std::vector<Endpoint> out;
@@ -14,6 +26,7 @@ std::vector<Endpoint> Cluster::make_endpoints(const std::vector<SharedEndpoint>&
         ep.address = s.address;
         ep.weight = s.weight;
         ep.index = out.size();
+        ep.id = sticky_id(s.label);
         ep.health = s.health.get();
         out.push_back(std::move(ep));
     }

@@ -8,7 +8,7 @@
 
 #include "config/config.hpp"
 #include "upstream/endpoint.hpp"
-#include "upstream/round_robin.hpp"
+#include "upstream/load_balancer.hpp"
 
 namespace usher::upstream {
 
@@ -23,7 +23,17 @@ class Cluster {
     const config::Pool& pool() const noexcept { return pool_; }
     std::vector<Endpoint>& endpoints() noexcept { return endpoints_; }
 
-    Endpoint* pick(const TriedSet& tried) noexcept { return balancer_.pick(tried); }
+    config::BalancerKind balancer_kind() const noexcept { return balancer_kind_; }
+    const config::BalancerOptions& balancer_options() const noexcept { return balancer_options_; }
+    LoadBalancer& balancer() noexcept { return *balancer_; }
+
+    // The endpoint for this attempt (see LoadBalancer::pick); fills in ctx.random if unset.
+    Endpoint* pick(PickContext ctx, const TriedSet& tried) {
+        if (ctx.random == nullptr) {
+            ctx.random = &random_;
+        }
+        return balancer_->pick(ctx, tried);
+    }
 
     // A reusable idle connection to `ep`, or nullptr (expired ones are closed on the way).
     std::unique_ptr<Connection> take_idle(Endpoint& ep);
@@ -39,7 +49,10 @@ class Cluster {
     std::string name_;
     config::Pool pool_;
     std::vector<Endpoint> endpoints_;
-    RoundRobin balancer_;
+    config::BalancerKind balancer_kind_;
+    config::BalancerOptions balancer_options_;
+    Random random_;
+    std::unique_ptr<LoadBalancer> balancer_;
 };
 
 }  // namespace usher::upstream

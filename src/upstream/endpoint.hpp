@@ -31,6 +31,13 @@ struct Endpoint {
 
     bool healthy() const noexcept { return health == nullptr || health->is_healthy(); }
 
+    // Balancer state (per worker). `id` is what the cookie balancer puts in its cookie: a hash of
+    // the label, stable across workers and restarts, revealing nothing about the address.
+    std::string id;
+    std::uint32_t in_flight = 0;  // attempts started and not yet ended (least_request, peak_ewma)
+    double latency_ewma_ns = 0;   // peak_ewma: decayed peak latency as of latency_stamp
+    std::chrono::steady_clock::time_point latency_stamp{};
+
     // Idle keep-alive connections, most recently used last (LIFO reuse keeps few hot).
     std::vector<std::unique_ptr<Connection>> idle;
 };

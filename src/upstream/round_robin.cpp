@@ -2,18 +2,13 @@
 
 namespace usher::upstream {
 
-Endpoint* RoundRobin::pick(const TriedSet& tried) noexcept {
-    // Unhealthy endpoints are skipped; when none is healthy, all are used (panic mode) rather
-    // than failing every request.
-    bool any_healthy = false;
-    for (std::size_t i = 0; i < endpoints_.size() && !any_healthy; ++i) {
-        any_healthy = !tried.contains(i) && endpoints_[i].healthy();
-    }
+Endpoint* RoundRobin::pick(const PickContext& /*ctx*/, const TriedSet& tried) {
+    const Eligibility eligible(endpoints_, tried);
     std::int64_t total = 0;
     Endpoint* best = nullptr;
     std::size_t best_index = 0;
     for (std::size_t i = 0; i < endpoints_.size(); ++i) {
-        if (tried.contains(i) || (any_healthy && !endpoints_[i].healthy())) {
+        if (!eligible(endpoints_[i])) {
             continue;
         }
         auto w = static_cast<std::int64_t>(endpoints_[i].weight);

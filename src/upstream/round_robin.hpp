@@ -5,18 +5,16 @@
 #include <cstdint>
 #include <vector>
 
-#include "upstream/endpoint.hpp"
-#include "upstream/tried_set.hpp"
+#include "upstream/load_balancer.hpp"
 
 namespace usher::upstream {
 
-class RoundRobin {
+class RoundRobin final : public LoadBalancer {
   public:
     explicit RoundRobin(std::vector<Endpoint>& endpoints)
         : endpoints_(endpoints), current_(endpoints.size(), 0) {}
 
-    // The next endpoint not in `tried`, or nullptr when every endpoint was tried.
-    Endpoint* pick(const TriedSet& tried) noexcept;
+    Endpoint* pick(const PickContext& ctx, const TriedSet& tried) override;
 
   private:
     std::vector<Endpoint>& endpoints_;

@@ -22,7 +22,7 @@ TEST(RoundRobin, EqualWeightsAlternate) {
     RoundRobin rr(eps);
     std::string seq;
     for (int i = 0; i < 6; ++i) {
-        seq += rr.pick({})->label;
+        seq += rr.pick({}, {})->label;
     }
     EXPECT_EQ(seq, "abcabc");
 }
@@ -32,12 +32,12 @@ TEST(RoundRobin, WeightsAreSmoothlyInterleaved) {
     RoundRobin rr(eps);
     std::string seq;
     for (int i = 0; i < 7; ++i) {
-        seq += rr.pick({})->label;
+        seq += rr.pick({}, {})->label;
     }
     EXPECT_EQ(seq, "aabacaa");  // nginx's smooth weighted round robin
     std::map<std::string, int> counts;
     for (int i = 0; i < 7000; ++i) {
-        ++counts[rr.pick({})->label];
+        ++counts[rr.pick({}, {})->label];
     }
     EXPECT_EQ(counts["a"], 5000);
     EXPECT_EQ(counts["b"], 1000);
@@ -49,10 +49,10 @@ TEST(RoundRobin, SkipsTriedEndpointsAndReturnsNullWhenAllTried) {
     TriedSet tried;
     tried.add(0);
     for (int i = 0; i < 4; ++i) {
-        EXPECT_EQ(rr.pick(tried)->label, "b");
+        EXPECT_EQ(rr.pick({}, tried)->label, "b");
     }
     tried.add(1);
-    EXPECT_EQ(rr.pick(tried), nullptr);
+    EXPECT_EQ(rr.pick({}, tried), nullptr);
 }
 
 }  // namespace
@@ -71,14 +71,14 @@ TEST(RoundRobin, SkipsUnhealthyEndpointsAndPanicsToAllWhenNoneIsHealthy) {
     h1.healthy = false;
     std::string seq;
     for (int i = 0; i < 4; ++i) {
-        seq += rr.pick({})->label;
+        seq += rr.pick({}, {})->label;
     }
     EXPECT_EQ(seq.find('b'), std::string::npos) << seq;
     h0.healthy = false;
     h2.healthy = false;
     std::string panic;
     for (int i = 0; i < 3; ++i) {
-        panic += rr.pick({})->label;
+        panic += rr.pick({}, {})->label;
     }
     EXPECT_EQ(panic.size(), 3u);
     EXPECT_NE(panic.find('b'), std::string::npos) << "with none healthy, all are used: " << panic;
