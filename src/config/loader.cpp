@@ -10,6 +10,7 @@
 #include <map>
 #include <tuple>
 
+#include "config/balancer_reader.hpp"
 #include "config/route_reader.hpp"
 #include "config/syntax.hpp"
 #include "config/yaml_reader.hpp"
@@ -282,9 +283,7 @@ class Loader {
                 read_endpoints(*e, cluster);
             }
             if (const auto b = r_.get(value, "balancer")) {
-                cluster.balancer =
-                    r_.choice<BalancerKind>(*b, {{"round_robin", BalancerKind::round_robin}})
-                        .value_or(cluster.balancer);
+                detail::read_balancer(r_, *b, cluster);
             }
             if (const auto p = r_.get(value, "pool")) {
                 read_pool(*p, cluster.pool);

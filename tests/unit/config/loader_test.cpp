@@ -382,10 +382,11 @@ access_log: { format: xml }
 TEST(ConfigLoader, BalancerMustBeKnown) {
     EXPECT_EQ(errors_of(with_listener(R"(
 clusters:
-  a: { endpoints: [127.0.0.1:1], balancer: random }
+  a: { endpoints: [127.0.0.1:1], balancer: fastest }
 )")),
-              Errors{"usher.yaml:4:44: clusters.a.balancer: unknown value \"random\" (expected one "
-                     "of: round_robin)"});
+              Errors{"usher.yaml:4:44: clusters.a.balancer: unknown balancer \"fastest\" (expected "
+                     "one of: round_robin, least_request, random, ring_hash, maglev, cookie, "
+                     "peak_ewma)"});
 }
 
 TEST(ConfigLoader, WorkersMustBeAutoOrANumber) {
