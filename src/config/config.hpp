@@ -146,12 +146,36 @@ struct BalancerOptions {
     Duration decay = std::chrono::seconds(10);  // peak_ewma: latency decay time
 };
 
+enum class HealthCheckKind { http, tcp };
+
+// An inclusive range of expected statuses ("200-399", or "204" for one).
+struct StatusRange {
+    std::uint16_t low = 200;
+    std::uint16_t high = 399;
+};
+
+// Active health checking of every endpoint of a cluster, by one checker for the whole process.
+struct HealthCheck {
+    HealthCheckKind kind = HealthCheckKind::http;
+    std::string path = "/";      // http: request target
+    std::string method = "GET";  // http
+    std::string host;            // http: Host header; empty = the endpoint's host:port
+    std::vector<StatusRange> expected_statuses{StatusRange{}};  // http
+    std::string body_contains;  // http: required substring of the body (first 64 KiB)
+    Duration interval = limits::kHealthInterval;
+    Duration jitter = limits::kHealthJitter;
+    Duration timeout = limits::kHealthTimeout;
+    std::uint64_t healthy_threshold = limits::kHealthyThreshold;
+    std::uint64_t unhealthy_threshold = limits::kUnhealthyThreshold;
+};
+
 struct Cluster {
     std::string name;
     std::vector<Endpoint> endpoints;
     BalancerKind balancer = BalancerKind::round_robin;
     BalancerOptions balancer_options;
     Pool pool;
+    std::optional<HealthCheck> health_check;  // none: endpoints are always considered healthy
 };
 
 struct ProxyOptions {

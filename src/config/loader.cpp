@@ -29,7 +29,18 @@ const std::vector<std::string> kLimitKeys{"max_request_line", "max_header_bytes"
 const std::vector<std::string> kProxyKeys{"trusted_proxies", "forwarded", "via", "preserve_host",
                                           "hide_response_headers"};
 const std::vector<std::string> kListenerKeys{"address", "name", "backlog", "max_connections"};
-const std::vector<std::string> kClusterKeys{"endpoints", "balancer", "pool"};
+const std::vector<std::string> kClusterKeys{"endpoints", "balancer", "pool", "health_check"};
+const std::vector<std::string> kHealthCheckKeys{"type",
+                                                "path",
+                                                "method",
+                                                "host",
+                                                "expected_statuses",
+                                                "body_contains",
+                                                "interval",
+                                                "jitter",
+                                                "timeout",
+                                                "healthy_threshold",
+                                                "unhealthy_threshold"};
 const std::vector<std::string> kPoolKeys{"max_idle", "idle_timeout", "max_requests"};
 
 constexpr std::uint64_t kMaxWorkers = 1024;
@@ -288,6 +299,9 @@ class Loader {
             if (const auto p = r_.get(value, "pool")) {
                 read_pool(*p, cluster.pool);
             }
+            if (const auto h = r_.get(value, "health_check")) {
+                read_health_check(*h, cluster);
+            }
             c.clusters.emplace(name, std::move(cluster));
         }
     }
@@ -332,6 +346,66 @@ class Loader {
             }
             cluster.endpoints.push_back(e);
         }
+    }
+
+    void read_health_check(const Field& f, Cluster& cluster) {
+        if (!r_.mapping(f, kHealthCheckKeys)) {
+            return;
+        }
+        HealthCheck h;
+        if (const auto v = r_.get(f, "type")) {
+            h.kind = r_.choice<HealthCheckKind>(
+                           *v, {{"http", HealthCheckKind::http}, {"tcp", HealthCheckKind::tcp}})
+                         .value_or(h.kind);
+        }
+        if (const auto v = r_.get(f, "path")) {
+            const auto path = r_.string(*v).value_or(h.path);
+            if (path.empty() || path.front() != '/' ||
+                path.find_first_of(" \t\r\n") != std::string::npos) {
+                r_.error(*v, "health check path must start with '/' and contain no whitespace");
+            }
+            h.path = path;
+        }
+        if (const auto v = r_.get(f, "method")) {
+            const auto method = r_.string(*v).value_or(h.method);
+            if (!is_token(method)) {
+                r_.error(*v, "invalid method \"" + method + "\"");
+            }
+            h.method = method;
+        }
+        if (const auto v = r_.get(f, "host")) {
+            h.host = r_.string(*v).value_or(h.host);
+        }
+        if (const auto v = r_.get(f, "expected_statuses")) {
+            h.expected_statuses.clear();
+            for (const Field& item : r_.strings(*v).value_or(std::vector<Field>{})) {
+                std::string why;
+                if (const auto range = parse_status_range(item.node.Scalar(), &why)) {
+                    h.expected_statuses.push_back(*range);
+                } else {
+                    r_.error(item, why);
+                }
+            }
+        }
+        if (const auto v = r_.get(f, "body_contains")) {
+            h.body_contains = r_.string(*v).value_or(h.body_contains);
+        }
+        if (const auto v = r_.get(f, "interval")) {
+            h.interval = r_.duration(*v, false).value_or(h.interval);
+        }
+        if (const auto v = r_.get(f, "jitter")) {
+            h.jitter = r_.duration(*v, true).value_or(h.jitter);
+        }
+        if (const auto v = r_.get(f, "timeout")) {
+            h.timeout = r_.duration(*v, false).value_or(h.timeout);
+        }
+        if (const auto v = r_.get(f, "healthy_threshold")) {
+            h.healthy_threshold = r_.integer(*v, 1, 1000).value_or(h.healthy_threshold);
+        }
+        if (const auto v = r_.get(f, "unhealthy_threshold")) {
+            h.unhealthy_threshold = r_.integer(*v, 1, 1000).value_or(h.unhealthy_threshold);
+        }
+        cluster.health_check = std::move(h);
     }
 
     void read_pool(const Field& f, Pool& pool) {

@@ -312,4 +312,27 @@ std::optional<std::string> closest_match(std::string_view word,
     return std::nullopt;
 }
 
+std::optional<StatusRange> parse_status_range(std::string_view text, std::string* error) {
+    auto number = [](std::string_view digits, std::uint16_t& out) {
+        if (digits.size() != 3 || !std::all_of(digits.begin(), digits.end(), is_digit)) {
+            return false;
+        }
+        out = static_cast<std::uint16_t>((digits[0] - '0') * 100 + (digits[1] - '0') * 10 +
+                                         (digits[2] - '0'));
+        return out >= 100 && out <= 599;
+    };
+    StatusRange r;
+    const auto dash = text.find('-');
+    const bool ok = dash == std::string_view::npos
+                        ? number(text, r.low) && number(text, r.high)
+                        : number(text.substr(0, dash), r.low) &&
+                              number(text.substr(dash + 1), r.high) && r.low <= r.high;
+    if (!ok) {
+        fail(error, "invalid status range " + quoted(text) +
+                        " (expected a status like \"200\" or a range like \"200-399\", 100-599)");
+        return std::nullopt;
+    }
+    return r;
+}
+
 }  // namespace usher::config

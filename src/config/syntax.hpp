@@ -40,6 +40,9 @@ bool is_valid_hostname(std::string_view s);
 // A route host pattern: a hostname, or "*." followed by a hostname. Nothing else may contain '*'.
 bool is_valid_host_pattern(std::string_view s);
 
+// "200-399" or "204": an inclusive range of HTTP statuses within 100-599.
+std::optional<StatusRange> parse_status_range(std::string_view text, std::string* error);
+
 // The candidate closest to `word` for a "did you mean" hint: edit distance <= 2 (case-insensitive)
 // or a prefix match of at least 3 characters either way. nullopt when nothing is close.
 std::optional<std::string> closest_match(std::string_view word,

@@ -36,6 +36,14 @@ inline constexpr std::size_t kPoolMaxIdle = 64;
 inline constexpr milliseconds kPoolIdleTimeout = 60s;
 inline constexpr std::uint64_t kPoolMaxRequests = 0;  // per connection; 0 = unlimited
 
+// Active health checks (per cluster, when configured).
+inline constexpr milliseconds kHealthInterval = 5s;
+inline constexpr milliseconds kHealthJitter = 500ms;  // random 0..jitter added to each interval
+inline constexpr milliseconds kHealthTimeout = 2s;
+inline constexpr std::uint64_t kHealthyThreshold = 2;     // successes to become healthy again
+inline constexpr std::uint64_t kUnhealthyThreshold = 3;   // failures to become unhealthy
+inline constexpr std::size_t kHealthMaxBody = 64 * 1024;  // bytes read for body_contains
+
 // Buffers.
 inline constexpr std::size_t kIoBufferSize = 16 * 1024;  // one read/write chunk
 

@@ -7,6 +7,7 @@
 #include "core/log.hpp"
 #include "net/listener.hpp"
 #include "server/worker.hpp"
+#include "upstream/health_checker.hpp"
 
 namespace usher::server {
 
@@ -86,6 +87,14 @@ int Server::run() {
         log::error("{}", e.what());
         return 1;
     }
+    // One health checker for the whole process; workers read its results lock-free.
+    upstream::HealthChecker checker;
+    for (const auto& [name, cluster] : cfg.clusters) {
+        if (cluster.health_check) {
+            checker.add_cluster(name, *cluster.health_check, snapshot->endpoints.at(name));
+        }
+    }
+    checker.start();
     for (auto& w : pool) {
         w->start();
     }
@@ -124,6 +133,7 @@ int Server::run() {
     for (auto& w : pool) {
         w->join();
     }
+    checker.stop();
     log::info("stopped");
     return 0;
 }

@@ -1,0 +1,190 @@
+#include "upstream/health_checker.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <random>
+
+#include "core/log.hpp"
+#include "http/h1/parser.hpp"
+
+namespace usher::upstream {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+bool status_expected(const config::HealthCheck& check, std::uint16_t status) {
+    for (const auto& r : check.expected_statuses) {
+        if (status >= r.low && status <= r.high) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Reads the response of an HTTP check (the request asked for Connection: close) and judges it.
+Task<CheckResult> http_exchange(TcpSocket& socket, const config::HealthCheck& check,
+                                const SharedEndpoint& endpoint) {
+    std::string request = check.method + " " + check.path + " HTTP/1.1\r\nHost: " +
+                          (check.host.empty() ? endpoint.label : check.host) +
+                          "\r\nUser-Agent: usher-health-check\r\nConnection: close\r\n\r\n";
+    auto [wec, written] = co_await asio::async_write(socket, asio::buffer(request), use_tuple);
+    if (wec) {
+        co_return CheckResult{false, "send: " + wec.message()};
+    }
+    std::string data;
+    http::ResponseHead head;
+    std::size_t head_size = 0;
+    char buf[4096];
+    for (;;) {
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
+        if (!ec) {
+            data.append(buf, n);
+        }
+        if (head_size == 0) {
+            auto r = http::h1::parse_response_head(data, {}, check.method, head);
+            if (r.kind == http::h1::ParseResult::Kind::error) {
+                co_return CheckResult{
+                    false, std::string("invalid response: ") + std::string(r.error.reason)};
+            }
+            if (r.kind == http::h1::ParseResult::Kind::complete) {
+                if (head.status < 200) {  // interim: drop it and wait for the final head
+                    data.erase(0, r.consumed);
+                    continue;
+                }
+                head_size = r.consumed;
+                if (!status_expected(check, head.status)) {
+                    co_return CheckResult{false, "status " + std::to_string(head.status)};
+                }
+                if (check.body_contains.empty()) {
+                    co_return CheckResult{true, {}};
+                }
+            }
+        }
+        if (head_size != 0 && data.find(check.body_contains, head_size) != std::string::npos) {
+            co_return CheckResult{true, {}};
+        }
+        // The body is complete when its framing says so; a server that ignores our
+        // Connection: close must not make the check wait for its timeout.
+        const bool body_done =
+            head_size != 0 && (head.framing == http::BodyFraming::none ||
+                               (head.framing == http::BodyFraming::content_length &&
+                                data.size() - head_size >= head.content_length) ||
+                               (head.framing == http::BodyFraming::chunked &&
+                                data.find("\r\n0\r\n", head_size - 2) != std::string::npos &&
+                                data.ends_with("\r\n\r\n")));
+        if (ec || body_done || data.size() > limits::kHealthMaxBody + head_size) {
+            if (head_size == 0) {
+                co_return CheckResult{
+                    false, ec ? "read: " + ec.message() : std::string("response head too large")};
+            }
+            co_return CheckResult{false, "body does not contain \"" + check.body_contains + "\""};
+        }
+    }
+}
+
+}  // namespace
+
+HealthChecker::HealthChecker() = default;
+
+HealthChecker::~HealthChecker() {
+    stop();
+}
+
+void HealthChecker::add_cluster(const std::string& name, const config::HealthCheck& check,
+                                const std::vector<SharedEndpoint>& endpoints) {
+    for (const auto& ep : endpoints) {
+        auto t = std::make_unique<Target>();
+        t->cluster = name;
+        t->check = check;
+        t->endpoint = ep;  // shares the EndpointHealth with the snapshot
+        targets_.push_back(std::move(t));
+    }
+}
+
+void HealthChecker::start() {
+    if (targets_.empty()) {
+        return;
+    }
+    for (auto& t : targets_) {
+        asio::co_spawn(io_, watch(*t), asio::detached);
+    }
+    thread_ = std::thread([this] {
+        log::set_worker_id(-1);
+        try {
+            io_.run();
+        } catch (const std::exception& e) {
+            log::error("health checker stopped: {}", e.what());
+        }
+    });
+}
+
+void HealthChecker::stop() {
+    io_.stop();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+Task<CheckResult> HealthChecker::check_once(const config::HealthCheck& check,
+                                            const SharedEndpoint& endpoint) {
+    using namespace asio::experimental::awaitable_operators;
+    auto ex = co_await asio::this_coro::executor;
+    TcpSocket socket(ex);
+    SteadyTimer timer(ex);
+    timer.expires_after(check.timeout);
+    auto attempt = [&]() -> Task<CheckResult> {
+        auto [ec] = co_await socket.async_connect(endpoint.address, use_tuple);
+        if (ec) {
+            co_return CheckResult{false, "connect: " + ec.message()};
+        }
+        if (check.kind == config::HealthCheckKind::tcp) {
+            co_return CheckResult{true, {}};
+        }
+        co_return co_await http_exchange(socket, check, endpoint);
+    };
+    auto result = co_await (attempt() || timer.async_wait(use_tuple));
+    if (result.index() == 1) {
+        co_return CheckResult{false, "timed out"};
+    }
+    co_return std::get<0>(std::move(result));
+}
+
+Task<void> HealthChecker::watch(Target& t) {
+    std::minstd_rand rng(static_cast<std::uint32_t>(std::hash<std::string>{}(t.endpoint.label)));
+    SteadyTimer timer(co_await asio::this_coro::executor);
+    auto& health = *t.endpoint.health;
+    for (;;) {
+        auto result = co_await check_once(t.check, t.endpoint);
+        health.checks.fetch_add(1, std::memory_order_relaxed);
+        bool healthy = health.is_healthy();
+        if (result.ok) {
+            t.failures = 0;
+            ++t.successes;
+            if (!healthy && t.successes >= t.check.healthy_threshold) {
+                health.healthy.store(true, std::memory_order_relaxed);
+                health.transitions.fetch_add(1, std::memory_order_relaxed);
+                log::info("health: {} endpoint {} is healthy again", t.cluster, t.endpoint.label);
+            }
+        } else {
+            health.check_failures.fetch_add(1, std::memory_order_relaxed);
+            t.successes = 0;
+            ++t.failures;
+            if (healthy && t.failures >= t.check.unhealthy_threshold) {
+                health.healthy.store(false, std::memory_order_relaxed);
+                health.transitions.fetch_add(1, std::memory_order_relaxed);
+                log::warn("health: {} endpoint {} is unhealthy: {}", t.cluster, t.endpoint.label,
+                          result.reason);
+            }
+        }
+        auto jitter_ms = t.check.jitter.count() > 0
+                             ? std::uniform_int_distribution<long>(0, t.check.jitter.count())(rng)
+                             : 0L;
+        timer.expires_after(t.check.interval + std::chrono::milliseconds(jitter_ms));
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec) {
+            co_return;
+        }
+    }
+}
+
+}  // namespace usher::upstream

@@ -1,0 +1,65 @@
+#pragma once
+// HealthChecker: active health checks for every endpoint of every cluster that configures
+// `health_check`, run by ONE checker for the whole process (its own thread and io_context, not
+// one per worker). Each result goes through the endpoint's thresholds, and a state change is
+// published to the endpoint's EndpointHealth, which the workers' balancers read with relaxed
+// atomic loads: no lock on the data path.
+//
+//   HTTP check: connect, send `METHOD path HTTP/1.1` with `Connection: close`, read the response
+//               (strictly parsed), pass when the status is in `expected_statuses` and the body
+//               (first 64 KiB) contains `body_contains`.
+//   TCP check:  pass when a connection is established.
+// Every check is bounded by `timeout`. The first check runs at start, then every `interval` plus
+// a random 0..`jitter`.
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/asio.hpp"
+#include "upstream/health.hpp"
+
+namespace usher::upstream {
+
+// The outcome of one check (exposed for tests and logs).
+struct CheckResult {
+    bool ok = false;
+    std::string reason;  // why it failed ("connect: Connection refused", "status 503", ...)
+};
+
+class HealthChecker {
+  public:
+    HealthChecker();
+    ~HealthChecker();
+    HealthChecker(const HealthChecker&) = delete;
+    HealthChecker& operator=(const HealthChecker&) = delete;
+
+    // Watches `endpoints` of cluster `name` with `check`. Call before start().
+    void add_cluster(const std::string& name, const config::HealthCheck& check,
+                     const std::vector<SharedEndpoint>& endpoints);
+    bool empty() const noexcept { return targets_.empty(); }
+
+    void start();  // starts the checker thread (no-op when nothing is watched)
+    void stop();   // stops and joins it
+
+    // Runs one check (used by the loop; public for tests).
+    static Task<CheckResult> check_once(const config::HealthCheck& check,
+                                        const SharedEndpoint& endpoint);
+
+  private:
+    struct Target {
+        std::string cluster;
+        config::HealthCheck check;
+        SharedEndpoint endpoint;
+        std::uint64_t successes = 0;  // consecutive
+        std::uint64_t failures = 0;   // consecutive
+    };
+    Task<void> watch(Target& target);
+
+    asio::io_context io_{1};
+    std::vector<std::unique_ptr<Target>> targets_;
+    std::thread thread_;
+};
+
+}  // namespace usher::upstream
