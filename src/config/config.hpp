@@ -143,7 +143,7 @@ enum class HashOn { source_ip, header, cookie, path };
 struct BalancerOptions {
     HashOn hash_on = HashOn::source_ip;  // ring_hash, maglev; cookie: always HashOn::cookie
     std::string hash_name;  // the header or cookie hashed; cookie balancer: its cookie's name
-    Duration decay = std::chrono::seconds(10);  // peak_ewma: latency decay time
+    Duration decay = limits::kPeakEwmaDecay;  // peak_ewma: latency decay time
 };
 
 enum class HealthCheckKind { http, tcp };

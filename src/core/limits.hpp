@@ -44,6 +44,9 @@ inline constexpr std::uint64_t kHealthyThreshold = 2;     // successes to become
 inline constexpr std::uint64_t kUnhealthyThreshold = 3;   // failures to become unhealthy
 inline constexpr std::size_t kHealthMaxBody = 64 * 1024;  // bytes read for body_contains
 
+// Load balancing.
+inline constexpr milliseconds kPeakEwmaDecay = 10s;  // peak_ewma latency decay time
+
 // Buffers.
 inline constexpr std::size_t kIoBufferSize = 16 * 1024;  // one read/write chunk
 
