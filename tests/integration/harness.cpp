@@ -400,6 +400,12 @@ std::unique_ptr<FakeBackend> make_echo_backend() {
     return backend;
 }
 
+std::string cluster_config(const std::string& endpoint, const std::string& extra, int workers) {
+    return "workers: " + std::to_string(workers) +
+           "\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n    endpoints: [\"" +
+           endpoint + "\"]\n" + extra;
+}
+
 // ---- UsherProcess -----------------------------------------------------------------------------
 
 UsherProcess::UsherProcess(const std::string& config_yaml, std::vector<std::string> extra_args,

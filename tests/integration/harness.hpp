@@ -86,6 +86,11 @@ class FakeBackend {
 // ("method path\nheader: value\n...\n\nbody"), keep-alive, and records every request.
 std::unique_ptr<FakeBackend> make_echo_backend();
 
+// The smallest config: workers, one listener on "{LISTEN}" and cluster "app" with `endpoint`,
+// then `extra` YAML at the top level (routes, timeouts, ...).
+std::string cluster_config(const std::string& endpoint, const std::string& extra = "",
+                           int workers = 1);
+
 // ---- usher process ---------------------------------------------------------------------------
 class UsherProcess {
   public:

@@ -18,9 +18,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string config(const std::string& backend, const std::string& extra = "") {
-    return "workers: 2\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
-           "    endpoints: [\"" +
-           backend + "\"]\n" + extra;
+    return cluster_config(backend, extra, 2);
 }
 
 std::string temp_dir() {

@@ -11,9 +11,7 @@ namespace usher::test {
 namespace {
 
 std::string basic_config(const std::string& backend, const std::string& extra = "") {
-    return "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n    endpoints: "
-           "[\"" +
-           backend + "\"]\n" + extra;
+    return cluster_config(backend, extra);
 }
 
 TEST(Proxy, ForwardsAndReusesUpstreamConnections) {
@@ -379,10 +377,7 @@ TEST(Proxy, InterimResponsesAreRelayedBeforeTheFinalOne) {
                      "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone");
         }
     });
-    UsherProcess usher(
-        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
-        "    endpoints: [\"" +
-        backend.address() + "\"]\n");
+    UsherProcess usher(cluster_config(backend.address()));
     ASSERT_TRUE(usher.started());
     int fd = connect_to(usher.port());
     send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -425,11 +420,7 @@ TEST(Pool, IdleUpstreamConnectionsExpire) {
 TEST(Listener, RunningOutOfFileDescriptorsBacksOffAndRecovers) {
     auto backend = make_echo_backend();
     // 64 descriptors: usher's own files plus a few dozen client connections.
-    UsherProcess usher(
-        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
-        "    endpoints: [\"" +
-            backend->address() + "\"]\n",
-        {}, 64);
+    UsherProcess usher(cluster_config(backend->address()), {}, 64);
     ASSERT_TRUE(usher.started()) << usher.log();
     std::vector<int> hogs;
     for (int i = 0; i < 100; ++i) {
@@ -463,10 +454,7 @@ namespace {
 
 TEST(Proxy, ConnectIsRefusedAndNeverReachesTheBackend) {
     auto backend = make_echo_backend();
-    UsherProcess usher(
-        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
-        "    endpoints: [\"" +
-        backend->address() + "\"]\n");
+    UsherProcess usher(cluster_config(backend->address()));
     ASSERT_TRUE(usher.started());
     int fd = connect_to(usher.port());
     send_all(fd, "CONNECT internal.test:22 HTTP/1.1\r\nHost: internal.test:22\r\n\r\n");
@@ -481,10 +469,7 @@ TEST(Proxy, ConnectIsRefusedAndNeverReachesTheBackend) {
 
 TEST(Proxy, AbsoluteFormTargetIsForwardedAsOriginForm) {
     auto backend = make_echo_backend();
-    UsherProcess usher(
-        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
-        "    endpoints: [\"" +
-        backend->address() + "\"]\n");
+    UsherProcess usher(cluster_config(backend->address()));
     ASSERT_TRUE(usher.started());
     int fd = connect_to(usher.port());
     send_all(fd, "GET http://site.test/a/b?c=d HTTP/1.1\r\nHost: site.test\r\n\r\n");

@@ -22,10 +22,7 @@ class Smuggling : public ::testing::TestWithParam<SmuggleCase> {};
 
 TEST_P(Smuggling, RejectedAndNothingReachesTheBackend) {
     auto backend = make_echo_backend();
-    UsherProcess usher(
-        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
-        "    endpoints: [\"" +
-        backend->address() + "\"]\n");
+    UsherProcess usher(cluster_config(backend->address()));
     ASSERT_TRUE(usher.started()) << usher.log();
     int fd = connect_to(usher.port());
     ASSERT_GE(fd, 0);
@@ -91,10 +88,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(SmugglingBody, BadChunkSizeInStreamedBodyIsRejectedAndConnectionClosed) {
     auto backend = make_echo_backend();
-    UsherProcess usher(
-        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
-        "    endpoints: [\"" +
-        backend->address() + "\"]\n");
+    UsherProcess usher(cluster_config(backend->address()));
     ASSERT_TRUE(usher.started());
     int fd = connect_to(usher.port());
     // Valid head, broken chunk framing, then a smuggled request.
@@ -126,10 +120,7 @@ TEST_P(AmbiguousResponse, BecomesA502) {
             send_all(fd, response);
         }
     });
-    UsherProcess usher(
-        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
-        "    endpoints: [\"" +
-        backend.address() + "\"]\n");
+    UsherProcess usher(cluster_config(backend.address()));
     ASSERT_TRUE(usher.started());
     auto r = curl_request(usher.url("/"));
     EXPECT_EQ(r.status, 502) << r.body;

@@ -11,9 +11,7 @@ namespace usher::test {
 namespace {
 
 std::string config(const std::string& backend) {
-    return "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\nclusters:\n  app:\n"
-           "    endpoints: [\"" +
-           backend + "\"]\n";
+    return cluster_config(backend);
 }
 
 TEST(Streaming, ChunkedRequestArrivesChunkedWithTrailers) {
