@@ -100,6 +100,26 @@ struct DirectResponse {
     std::string content_type = "text/plain; charset=utf-8";
 };
 
+// When and how a route retries a failed attempt on another endpoint (docs/config.md, "Retries").
+// Without `retry`, a route still moves to the next endpoint after a failed connect (nothing was
+// sent) and retries once after a stale pooled connection closed under it.
+struct RetryPolicy {
+    std::uint64_t retries = limits::kRetries;  // extra attempts after the first
+    // Conditions (`retry.on`): connect_failure, reset (closed or reset before a response head),
+    // timeout (per-try or upstream header timeout), 5xx (any status >= 500) and listed response
+    // statuses (e.g. 502, 503, 504). Default: connect_failure, reset, timeout.
+    bool on_connect_failure = true;
+    bool on_reset = true;
+    bool on_timeout = true;
+    bool on_5xx = false;
+    std::vector<std::uint16_t> on_statuses;
+    bool non_idempotent = false;  // also retry POST/PATCH/CONNECT/LOCK...
+    Duration per_try_timeout{0};  // time to the response head per attempt; 0 = upstream_header
+    Duration backoff = limits::kRetryBackoff;         // base of exponential backoff (full jitter)
+    Duration max_backoff = limits::kRetryMaxBackoff;  // cap
+    std::uint64_t max_body = limits::kRetryMaxBody;   // bodies up to this size are held for replay
+};
+
 struct Route {
     std::string name;  // defaults to "route[N]"
     RouteMatch match;
@@ -113,11 +133,13 @@ struct Route {
     HeaderEdits response_headers;
     TimeoutOverrides timeouts;
     std::optional<std::uint64_t> max_body;  // overrides limits.max_body
+    std::optional<RetryPolicy> retry;
 };
 
 struct Endpoint {
     SocketAddress address;
     std::uint32_t weight = 1;
+    bool drain = false;  // start drained: no new requests (the admin API can undrain)
 };
 
 struct Pool {
@@ -169,6 +191,38 @@ struct HealthCheck {
     std::uint64_t unhealthy_threshold = limits::kUnhealthyThreshold;
 };
 
+// Passive health checking: an endpoint that fails `consecutive_failures` requests in a row
+// (connect failure, reset, timeout or 5xx, as counted by every worker together) is ejected for
+// base_ejection_time × 2^(ejections so far), capped at max_ejection_time.
+struct OutlierDetection {
+    std::uint64_t consecutive_failures = limits::kOutlierConsecutiveFailures;
+    bool count_5xx = true;  // false: only connect failures, resets and timeouts count
+    Duration base_ejection_time = limits::kOutlierBaseEjection;
+    Duration max_ejection_time = limits::kOutlierMaxEjection;
+    // Never eject more than this share of the cluster (at least one endpoint may always go).
+    std::uint64_t max_ejected_percent = limits::kOutlierMaxEjectedPercent;
+};
+
+// What to do when no endpoint is healthy: `spread` over all of them anyway (Envoy's panic
+// routing), or `fail`: answer 503 at once.
+enum class PanicMode { spread, fail };
+
+// Per-cluster limits for the whole process (0 = unlimited). Over a limit: a fast 503 whose
+// access-log cause names it (circuit_open_connections, ..._pending, ..._requests, ..._retries).
+struct CircuitBreaker {
+    std::uint64_t max_connections = 0;  // upstream connections open (in use + idle)
+    std::uint64_t max_pending = 0;      // requests waiting for a connection (connecting)
+    std::uint64_t max_requests = 0;     // requests in flight to the cluster
+    std::uint64_t max_retries = 0;      // retries in flight to the cluster
+};
+
+// Retries may be at most `percent` % of the requests in flight to the cluster (counted per
+// worker), but `min_retries` concurrent retries are always allowed.
+struct RetryBudget {
+    std::uint64_t percent = limits::kRetryBudgetPercent;
+    std::uint64_t min_retries = limits::kRetryBudgetMinRetries;
+};
+
 struct Cluster {
     std::string name;
     std::vector<Endpoint> endpoints;
@@ -176,6 +230,12 @@ struct Cluster {
     BalancerOptions balancer_options;
     Pool pool;
     std::optional<HealthCheck> health_check;  // none: endpoints are always considered healthy
+    std::optional<OutlierDetection> outlier_detection;  // none: no passive ejection
+    PanicMode panic = PanicMode::spread;
+    Duration slow_start{0};  // ramp a recovered or new endpoint's share over this time; 0 = off
+    CircuitBreaker circuit_breaker;
+    RetryBudget retry_budget;
+    Duration resolve_interval = limits::kResolveInterval;  // DNS re-resolution of hostnames
 };
 
 struct ProxyOptions {

@@ -47,6 +47,23 @@ inline constexpr std::size_t kHealthMaxBody = 64 * 1024;  // bytes read for body
 // Load balancing.
 inline constexpr milliseconds kPeakEwmaDecay = 10s;  // peak_ewma latency decay time
 
+// Passive health (outlier detection), when a cluster configures it.
+inline constexpr std::uint64_t kOutlierConsecutiveFailures = 5;
+inline constexpr milliseconds kOutlierBaseEjection = 30s;
+inline constexpr milliseconds kOutlierMaxEjection = 300s;
+inline constexpr std::uint64_t kOutlierMaxEjectedPercent = 50;
+
+// Retries (per route, when `retry` is configured) and the per-cluster retry budget.
+inline constexpr std::uint64_t kRetries = 2;
+inline constexpr milliseconds kRetryBackoff = 25ms;
+inline constexpr milliseconds kRetryMaxBackoff = 250ms;
+inline constexpr std::uint64_t kRetryMaxBody = 64 * 1024;  // bodies held for replay
+inline constexpr std::uint64_t kRetryBudgetPercent = 20;
+inline constexpr std::uint64_t kRetryBudgetMinRetries = 3;
+
+// DNS: hostnames of endpoints are re-resolved this often.
+inline constexpr milliseconds kResolveInterval = 30s;
+
 // Buffers.
 inline constexpr std::size_t kIoBufferSize = 16 * 1024;  // one read/write chunk
 

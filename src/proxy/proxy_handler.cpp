@@ -89,6 +89,20 @@ std::string_view chunk_size_line(std::uint64_t n, std::array<char, 24>& buf) {
     return {buf.data(), static_cast<std::size_t>(r.ptr - buf.data())};
 }
 
+// RFC 9110 section 9.2.2 (CONNECT excluded: never retried).
+bool is_idempotent(std::string_view method) noexcept {
+    return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+           method == "PUT" || method == "DELETE";
+}
+
+// A final response status the route's retry policy retries (`retry.on`: 5xx or listed).
+bool retry_status(const config::RetryPolicy& p, std::uint16_t status) noexcept {
+    if (p.on_5xx && status >= 500) {
+        return true;
+    }
+    return std::find(p.on_statuses.begin(), p.on_statuses.end(), status) != p.on_statuses.end();
+}
+
 constexpr std::string_view kCrlf = "\r\n";
 constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE";
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -105,12 +119,17 @@ struct ProxyHandler::Upstream {
 
     Task<asio::error_code> read_some(Downstream& down, std::chrono::milliseconds timeout,
                                      TimeoutCause cause) {
+        return read_some_until(
+            down, timeout.count() > 0 ? Clock::now() + timeout : Clock::time_point::max(), cause);
+    }
+    Task<asio::error_code> read_some_until(Downstream& down, Clock::time_point deadline,
+                                           TimeoutCause cause) {
         down.worker.buffers.acquire(buf);
         char* space = buf.space();
         if (buf.space_size() == 0) {
             co_return asio::error::no_buffer_space;
         }
-        down.watchdog.arm(timeout, cause);
+        down.watchdog.arm_until(deadline, cause);
         auto [ec, n] =
             co_await conn->socket.async_read_some(asio::buffer(space, buf.space_size()), use_tuple);
         down.watchdog.disarm();
@@ -281,6 +300,8 @@ Task<bool> ProxyHandler::handle(std::size_t head_size) {
 
 Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& cluster,
                                  std::size_t head_size) {
+    using upstream::AttemptResult;
+    using upstream::CircuitLimit;
     auto& req = down_.request;
     const auto& rc = *route.config;
     const auto& limits = config_->limits;
@@ -292,10 +313,72 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     const BodyFraming req_framing = req.framing;
     const std::uint64_t req_length = req.content_length;
     const bool expect_continue = req.expect_continue && !client_http10;
-    // A body that is already wholly in the read buffer can be sent again on a fresh connection.
-    const bool replayable =
+    const config::RetryPolicy* policy = rc.retry ? &*rc.retry : nullptr;
+    const bool idempotent = is_idempotent(method);
+    upstream::ClusterUse cluster_use(cluster);  // a cluster replaced meanwhile lives on for us
+    // A body that is wholly in the read buffer can be sent again on another connection.
+    bool replayable =
         req_framing == BodyFraming::none ||
         (req_framing == BodyFraming::content_length && down_.in.size() - head_size >= req_length);
+
+    Upstream up{cluster, nullptr, {}, false};
+    upstream::Endpoint* ep = nullptr;
+    bool head_consumed = false;
+    bool request_complete = false;
+    std::uint16_t fail_status = 502;
+    std::string_view fail_cause = "no_endpoint";
+
+    // Drops the request from the read buffer once it is no longer needed for a retry. A
+    // replayable body sits wholly in the buffer behind the head.
+    auto consume_request = [&] {
+        if (!head_consumed) {
+            down_.in.consume(head_size + (replayable && req_framing == BodyFraming::content_length
+                                              ? req_length
+                                              : 0));
+            head_consumed = true;
+        }
+    };
+    auto drop_connection = [&] {
+        down_.watchdog.watch_upstream(nullptr);
+        up.conn.reset();
+        down_.worker.buffers.release(up.buf);
+    };
+    auto fail = [&](std::uint16_t status, std::string_view cause,
+                    std::string_view detail = {}) -> Task<bool> {
+        drop_connection();
+        consume_request();
+        // Nothing reached the client yet: answer. Unless the whole request body was read, the
+        // stream's position is unknown, so close afterwards.
+        bool body_read = replayable || request_complete;
+        co_return co_await reply(
+            {.status = status, .detail = detail, .close = !body_read, .head_only = head_request},
+            cause);
+    };
+
+    // Circuit breaker: requests in flight to this cluster, for the whole process.
+    if (auto limit = cluster.begin_request(); limit != CircuitLimit::none) {
+        co_return co_await fail(503, upstream::circuit_cause(limit),
+                                "upstream circuit breaker open");
+    }
+    struct InFlight {
+        upstream::Cluster& c;
+        bool retrying = false;
+        ~InFlight() {
+            if (retrying) {
+                c.end_retry();
+            }
+            c.end_request();
+        }
+    } in_flight{cluster};
+
+    // Retries need the body again: hold a small one (up to retry.max_body) before the first try.
+    if (policy != nullptr && !replayable && req_framing == BodyFraming::content_length &&
+        req_length <= policy->max_body && (idempotent || policy->non_idempotent)) {
+        if (!co_await hold_request_body(head_size)) {
+            co_return false;
+        }
+        replayable = true;
+    }
 
     UpstreamHeadParams hp;
     hp.route = &rc;
@@ -306,72 +389,120 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     hp.trusted_client = down_.worker.snapshot->trusted_proxies.contains(down_.remote);
     hp.upgrade = upgrade;
 
-    Upstream up{cluster, nullptr, {}, false};
     upstream::TriedSet tried;
     const upstream::PickContext pick_ctx =
         cluster.balancer().needs_hash()
             ? hash_request(cluster.balancer_options(), req, down_.remote)
             : upstream::PickContext{};
     AttemptTracker attempt_tracker(cluster.balancer());
-    upstream::Endpoint* ep = nullptr;
-    bool fresh_only = false;  // after a stale pooled connection failed: connect anew
-    bool head_consumed = false;
-    bool request_complete = false;
-    std::uint16_t fail_status = 502;
-    std::string_view fail_cause = "no_endpoint";
+    bool fresh_only = false;        // after a stale pooled connection failed: connect anew
+    bool stale_retried = false;     // that happens once per request
+    bool client_saw_bytes = false;  // a 1xx was relayed: no retry any more
+    std::uint64_t retries_used = 0;
 
-    // Drops the request from the read buffer once it is no longer needed for a retry. A
-    // replayable body sits wholly in the buffer behind the head.
-    const std::size_t buffered_request =
-        head_size + (replayable && req_framing == BodyFraming::content_length ? req_length : 0);
-    auto consume_request = [&] {
-        if (!head_consumed) {
-            down_.in.consume(buffered_request);
-            head_consumed = true;
+    // Whether a failed attempt may be retried on another endpoint (docs/config.md, "retry").
+    // Without a retry policy only a failed connect moves on (nothing was sent).
+    auto may_retry = [&](AttemptResult why) -> bool {
+        if (client_saw_bytes || down_.watchdog.fired() == TimeoutCause::total) {
+            return false;
         }
+        if (policy == nullptr) {
+            return why == AttemptResult::connect_failure;
+        }
+        const bool wanted = (why == AttemptResult::connect_failure && policy->on_connect_failure) ||
+                            (why == AttemptResult::reset && policy->on_reset) ||
+                            (why == AttemptResult::timeout && policy->on_timeout) ||
+                            why == AttemptResult::status_5xx;  // the caller checked the status
+        if (!wanted || retries_used >= policy->retries) {
+            return false;
+        }
+        if (why != AttemptResult::connect_failure &&
+            (!replayable || (!idempotent && !policy->non_idempotent))) {
+            return false;
+        }
+        if (!in_flight.retrying) {
+            if (cluster.begin_retry() != CircuitLimit::none) {
+                log::debug("retry budget of cluster {} exhausted", cluster.name());
+                return false;
+            }
+            in_flight.retrying = true;
+        }
+        ++retries_used;
+        return true;
     };
-    auto fail = [&](std::uint16_t status, std::string_view cause) -> Task<bool> {
-        up.conn.reset();
-        down_.worker.buffers.release(up.buf);
-        consume_request();
-        // Nothing reached the client yet: answer. Unless the whole request body was read, the
-        // stream's position is unknown, so close afterwards.
-        bool body_read = replayable || request_complete;
-        co_return co_await reply({.status = status, .close = !body_read, .head_only = head_request},
-                                 cause);
+    // Exponential backoff with full jitter before a retry that sent something.
+    auto backoff = [&]() -> Task<void> {
+        const auto base = policy->backoff.count();
+        if (base <= 0) {
+            co_return;
+        }
+        const auto shift = std::min<std::uint64_t>(retries_used - 1, 20);
+        const auto cap = std::min<std::int64_t>(policy->max_backoff.count(), base << shift);
+        const auto wait = static_cast<std::int64_t>(
+            cluster.random().below(static_cast<std::uint64_t>(std::max<std::int64_t>(cap, 1)) + 1));
+        SteadyTimer timer(down_.socket.get_executor(), std::chrono::milliseconds(wait));
+        co_await timer.async_wait(use_tuple);
     };
+    // The time to wait for each attempt's response head.
+    const auto head_timeout = [&] {
+        auto t = timeouts_.upstream_header;
+        if (policy != nullptr && policy->per_try_timeout.count() > 0 &&
+            (t.count() == 0 || policy->per_try_timeout < t)) {
+            t = policy->per_try_timeout;
+        }
+        return t;
+    }();
 
     for (int attempt = 0;; ++attempt) {
         // 1. Pick an endpoint and get a connection: a pooled one, or a new one under the connect
-        //    timeout. A failed connect moves on to the next endpoint (nothing was sent).
-        ep = cluster.pick(pick_ctx, tried);
+        //    timeout and the circuit breaker.
+        bool panic_refused = false;
+        ep = cluster.pick(pick_ctx, tried, &panic_refused);
         if (ep == nullptr) {
+            if (panic_refused && attempt == 0) {
+                co_return co_await fail(503, "no_healthy_endpoint");
+            }
             co_return co_await fail(fail_status, fail_cause);
         }
         attempt_tracker.start(*ep);
+        if (retries_used > 0) {
+            upstream::EndpointCounters::bump(cluster.counters(*ep).retries);
+        }
         log_.upstream.assign(ep->label);
         up.conn = fresh_only ? nullptr : cluster.take_idle(*ep);
         up.reused = up.conn != nullptr;
         log_.connect_s = -1;
         if (!up.reused) {
+            if (auto limit = cluster.begin_connect(); limit != CircuitLimit::none) {
+                co_return co_await fail(503, upstream::circuit_cause(limit),
+                                        "upstream circuit breaker open");
+            }
             up.conn = std::make_unique<upstream::Connection>(down_.socket.get_executor(), ep);
             down_.watchdog.watch_upstream(&up.conn->socket);
             down_.watchdog.arm(timeouts_.connect, TimeoutCause::connect);
             auto connect_start = Clock::now();
             auto [ec] = co_await up.conn->socket.async_connect(ep->address, use_tuple);
             down_.watchdog.disarm();
+            cluster.end_connect();
             if (ec) {
-                bool timed_out = down_.watchdog.fired() != TimeoutCause::none;
+                const auto fired = down_.watchdog.fired();
+                bool timed_out = fired != TimeoutCause::none;
                 log::warn("upstream {} ({}): connect failed: {}", ep->label, cluster.name(),
                           timed_out ? std::string("timed out") : ec.message());
+                cluster.report(*ep, AttemptResult::connect_failure);
                 tried.add(ep->index);
-                fail_status = timed_out ? 503 : 502;
-                fail_cause = timed_out ? "upstream_connect_timeout" : "upstream_connect_failed";
-                if (down_.watchdog.fired() == TimeoutCause::total) {
+                drop_connection();
+                if (fired == TimeoutCause::total) {
                     co_return co_await fail(504, "total_timeout");
                 }
-                continue;
+                fail_status = timed_out ? 503 : 502;
+                fail_cause = timed_out ? "upstream_connect_timeout" : "upstream_connect_failed";
+                if (!may_retry(AttemptResult::connect_failure)) {
+                    co_return co_await fail(fail_status, fail_cause);
+                }
+                continue;  // nothing was sent: try the next endpoint at once
             }
+            cluster.count_connection(*up.conn);
             log_.connect_s = seconds_between(connect_start, Clock::now());
             asio::error_code ignored;
             up.conn->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -415,17 +546,19 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                 request_complete = !ec;
             }
         }
-        if (ec && up.reused && replayable && attempt == 0) {
-            fresh_only = true;  // the backend closed the pooled connection meanwhile
-            up.conn.reset();
+        if (ec && up.reused && replayable && !stale_retried) {
+            fresh_only = stale_retried = true;  // the backend closed the pooled connection
+            drop_connection();
+            --attempt;
             continue;
         }
 
-        // 3. Await the response head under the upstream header timeout. 1xx heads are relayed
-        //    (100 Continue only if usher did not already send one).
-        bool got_head = false;
-        bool retry = false;
-        while (!got_head) {
+        // 3. Await the response head under the per-try (or upstream header) timeout. 1xx heads
+        //    are relayed (100 Continue only if usher did not already send one).
+        const auto head_deadline =
+            head_timeout.count() > 0 ? Clock::now() + head_timeout : Clock::time_point::max();
+        enum class Next { response, stale, retry } next = Next::response;
+        while (true) {
             auto r = http::h1::parse_response_head(up.buf.view(),
                                                    {.max_request_line = limits.max_request_line,
                                                     .max_header_bytes = limits.max_header_bytes,
@@ -435,6 +568,7 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
             if (r.kind == http::h1::ParseResult::Kind::error) {
                 log::warn("upstream {} ({}): invalid response: {}", ep->label, cluster.name(),
                           r.error.reason);
+                cluster.report(*ep, AttemptResult::reset);
                 co_return co_await fail(502, "upstream_invalid_response");
             }
             if (r.kind == http::h1::ParseResult::Kind::complete) {
@@ -442,6 +576,7 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                     if (!client_http10 && !(response_.status == 100 && down_.sent_100_continue)) {
                         down_.out.clear();
                         write_interim_head(response_, down_.out);
+                        client_saw_bytes = true;
                         if (co_await down_.write(down_.out, timeouts_.upstream_idle)) {
                             co_return false;
                         }
@@ -451,43 +586,76 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                 }
                 log_.first_byte_s = seconds_between(log_.sent, Clock::now());
                 up.buf.consume(r.consumed);  // views stay valid: no read until the head is sent
-                got_head = true;
+                if (policy != nullptr && retry_status(*policy, response_.status)) {
+                    cluster.report(*ep, response_.status >= 500 ? AttemptResult::status_5xx
+                                                                : AttemptResult::success);
+                    tried.add(ep->index);
+                    if (may_retry(AttemptResult::status_5xx)) {
+                        next = Next::retry;
+                    }
+                }
                 break;
             }
             if (up.buf.has_storage() && up.buf.full()) {
                 if (up.buf.capacity() < limits.max_header_bytes + 1024) {
                     down_.worker.buffers.grow(up.buf, limits.max_header_bytes + 1024);
                 } else {
+                    cluster.report(*ep, AttemptResult::reset);
                     co_return co_await fail(502, "upstream_invalid_response");
                 }
             }
-            auto rec = co_await up.read_some(down_, timeouts_.upstream_header,
-                                             TimeoutCause::upstream_header);
-            if (rec) {
-                auto fired = down_.watchdog.fired();
-                if (fired != TimeoutCause::none) {
-                    co_return co_await fail(504, fired == TimeoutCause::total
-                                                     ? "total_timeout"
-                                                     : "upstream_header_timeout");
+            auto rec =
+                co_await up.read_some_until(down_, head_deadline, TimeoutCause::upstream_header);
+            if (!rec) {
+                continue;
+            }
+            const auto fired = down_.watchdog.fired();
+            if (fired == TimeoutCause::total) {
+                co_return co_await fail(504, "total_timeout");
+            }
+            if (fired != TimeoutCause::none) {
+                log::warn("upstream {} ({}): no response head within {}ms", ep->label,
+                          cluster.name(), head_timeout.count());
+                cluster.report(*ep, AttemptResult::timeout);
+                tried.add(ep->index);
+                if (!may_retry(AttemptResult::timeout)) {
+                    co_return co_await fail(504, "upstream_header_timeout");
                 }
-                if (up.reused && replayable && attempt == 0 && up.buf.empty()) {
-                    retry = true;  // stale pooled connection: closed before answering
-                    break;
-                }
-                log::warn("upstream {} ({}): {} before a response", ep->label, cluster.name(),
-                          rec.message());
+                next = Next::retry;
+                break;
+            }
+            if (up.reused && replayable && !stale_retried && up.buf.empty()) {
+                next = Next::stale;  // a pooled connection closed before answering
+                break;
+            }
+            log::warn("upstream {} ({}): {} before a response", ep->label, cluster.name(),
+                      rec.message());
+            cluster.report(*ep, AttemptResult::reset);
+            tried.add(ep->index);
+            if (!may_retry(AttemptResult::reset)) {
                 co_return co_await fail(502, "upstream_reset");
             }
+            next = Next::retry;
+            break;
         }
-        if (retry) {
-            fresh_only = true;
-            up.conn.reset();
-            down_.worker.buffers.release(up.buf);
+        if (next == Next::stale) {
+            fresh_only = stale_retried = true;
+            drop_connection();
+            --attempt;
+            continue;
+        }
+        if (next == Next::retry) {
+            drop_connection();
+            co_await backoff();
             continue;
         }
         break;
     }
     attempt_tracker.end(response_.status < 500);
+    if (policy == nullptr || !retry_status(*policy, response_.status)) {
+        cluster.report(
+            *ep, response_.status >= 500 ? AttemptResult::status_5xx : AttemptResult::success);
+    }
     // Sticky sessions: (re)set the cookie unless it already names the endpoint that answered.
     // (pick_ctx.hash is the hash of the request's cookie value.)
     const bool set_sticky = cluster.balancer_kind() == config::BalancerKind::cookie &&
@@ -547,13 +715,62 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
         co_return false;
     }
     // 5. Give the upstream connection back when its framing is intact and nothing is left over.
+    down_.watchdog.watch_upstream(nullptr);
     if (response_.keep_alive && response_.framing != BodyFraming::until_close && request_complete &&
         up.buf.empty()) {
         cluster.put_idle(std::move(up.conn));
     }
-    down_.watchdog.watch_upstream(nullptr);
     down_.worker.buffers.release(up.buf);
     co_return keep;
+}
+
+Task<bool> ProxyHandler::hold_request_body(std::size_t head_size) {
+    auto& req = down_.request;
+    const std::size_t need = head_size + static_cast<std::size_t>(req.content_length);
+    if (req.expect_continue && req.version != http::Version::http10 &&
+        down_.in.size() == head_size) {
+        down_.sent_100_continue = true;
+        if (co_await down_.write(k100Continue, timeouts_.upstream_idle)) {
+            co_return false;
+        }
+    }
+    const char* before = down_.in.data();
+    if (down_.in.capacity() < need) {
+        down_.worker.buffers.grow(down_.in, need);
+    } else if (down_.in.space_size() < need - down_.in.size()) {
+        down_.in.compact();
+    }
+    while (down_.in.size() < need) {
+        auto ec = co_await down_.read_some(timeouts_.client_idle, TimeoutCause::client_body);
+        if (ec) {
+            const auto fired = down_.watchdog.fired();
+            if (fired == TimeoutCause::none) {
+                log_.status = 499;
+                log_.cause = "client_closed";
+                co_return false;
+            }
+            down_.in.consume(down_.in.size());
+            co_return co_await reply(
+                {.status = static_cast<std::uint16_t>(fired == TimeoutCause::total ? 504 : 408),
+                 .close = true},
+                fired == TimeoutCause::total ? "total_timeout" : "client_body_timeout");
+            // (a false return: the connection closes)
+        }
+    }
+    if (down_.in.data() != before) {
+        // The head moved with the buffer: parse it again so the request's views point at it.
+        const auto& l = config_->limits;
+        auto r = http::h1::parse_request_head(down_.in.view(),
+                                              {.max_request_line = l.max_request_line,
+                                               .max_header_bytes = l.max_header_bytes,
+                                               .max_header_count = l.max_header_count,
+                                               .allow_bare_lf = l.allow_bare_lf},
+                                              req);
+        if (r.kind != http::h1::ParseResult::Kind::complete || r.consumed != head_size) {
+            co_return false;  // cannot happen: the same bytes parsed before
+        }
+    }
+    co_return true;
 }
 
 Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {

@@ -34,6 +34,9 @@ class ProxyHandler {
     Task<bool> forward(const CompiledRoute& route, upstream::Cluster& cluster,
                        std::size_t head_size);
     Task<bool> reply(LocalReply reply, std::string_view cause);
+    // Reads the rest of a Content-Length body into the read buffer (so a retry can replay it).
+    // False when the connection must close (client gone, or a 408/504 was already sent).
+    Task<bool> hold_request_body(std::size_t head_size);
     Task<asio::error_code> send_request_body(Upstream& up);
     Task<bool> stream_response_body(Upstream& up, bool client_chunked, bool close_delimited);
     Task<void> tunnel(Upstream& up);

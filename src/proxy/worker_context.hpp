@@ -13,6 +13,7 @@
 #include "net/listener.hpp"
 #include "proxy/router.hpp"
 #include "upstream/cluster.hpp"
+#include "upstream/shared_cluster.hpp"
 
 namespace usher::proxy {
 
@@ -30,8 +31,8 @@ struct Snapshot {
     std::shared_ptr<const Router> router;
     net::CidrSet trusted_proxies;
     // cluster name -> its resolved endpoints (a hostname with several addresses gives several),
-    // each with the process-wide health state the checker writes and workers read.
-    std::map<std::string, std::vector<upstream::SharedEndpoint>> endpoints;
+    // each with the process-wide health state, and its circuit breaker counters.
+    std::map<std::string, upstream::SharedCluster> clusters;
 };
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 

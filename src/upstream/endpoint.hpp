@@ -12,24 +12,32 @@
 namespace usher::upstream {
 
 struct Endpoint;
+struct CircuitCounters;
 
 // One upstream TCP connection, owned by the exchange using it or by its endpoint's idle list.
 struct Connection {
     explicit Connection(const Executor& ex, Endpoint* ep) : socket(ex), endpoint(ep) {}
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
     TcpSocket socket;
     Endpoint* endpoint;
     std::uint64_t requests = 0;  // requests sent on this connection
     std::chrono::steady_clock::time_point idle_since{};
+    // Set while the connection counts towards the cluster's max_connections breaker.
+    CircuitCounters* counted = nullptr;
 };
 
 struct Endpoint {
     std::string label;  // "127.0.0.1:9001" (logs, never shown to clients)
     asio::ip::tcp::endpoint address;
     std::uint32_t weight = 1;
-    std::size_t index = 0;                   // position in its cluster (for TriedSet)
-    const EndpointHealth* health = nullptr;  // process-wide, owned by the config snapshot
+    std::size_t index = 0;             // position in its cluster (for TriedSet)
+    EndpointHealth* health = nullptr;  // process-wide, owned by the config snapshot
 
     bool healthy() const noexcept { return health == nullptr || health->is_healthy(); }
+    bool draining() const noexcept { return health != nullptr && health->is_draining(); }
 
     // Balancer state (per worker). `id` is what the cookie balancer puts in its cookie: a hash of
     // the label, stable across workers and restarts, revealing nothing about the address.

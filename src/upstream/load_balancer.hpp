@@ -2,9 +2,11 @@
 // The seam between the proxy and the balancing algorithms. One algorithm per file, all built by
 // make_balancer() (balancers.cpp). Per worker: no locks, no atomics.
 //
-// Every balancer follows the same rules: an endpoint in `tried` is never returned; unhealthy
-// endpoints are skipped unless none of the untried ones is healthy (panic: then all are used);
-// nullptr means every endpoint was tried. Eligibility below is where these rules live.
+// Every balancer follows the same rules: an endpoint in `tried` or draining is never returned;
+// unhealthy (failed active checks or ejected) endpoints are skipped unless none of the untried
+// ones is healthy (panic: then all non-draining ones are used; Cluster::pick applies the
+// cluster's panic mode); nullptr means no endpoint is left. Eligibility below is where these rules
+// live.
 #include <chrono>
 #include <cstdint>
 #include <vector>
@@ -55,7 +57,7 @@ class Eligibility {
         : endpoints_(endpoints), tried_(tried) {}
 
     bool operator()(const Endpoint& ep) const noexcept {
-        if (tried_.contains(ep.index)) {
+        if (tried_.contains(ep.index) || ep.draining()) {
             return false;
         }
         return ep.healthy() || panic();
@@ -65,7 +67,7 @@ class Eligibility {
         if (state_ == State::unknown) {
             bool any = false;
             for (const auto& ep : endpoints_) {
-                if (!tried_.contains(ep.index) && ep.healthy()) {
+                if (!tried_.contains(ep.index) && !ep.draining() && ep.healthy()) {
                     any = true;
                     break;
                 }
