@@ -278,50 +278,88 @@ std::optional<Message> parse_response(const std::string& bytes, std::size_t* con
 
 // ---- FakeBackend ------------------------------------------------------------------------------
 
-FakeBackend::FakeBackend(Handler handler, int backlog) : handler_(std::move(handler)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(listen_fd_, backlog);
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+FakeBackend::FakeBackend(Handler handler, int backlog)
+    : backlog_(backlog), handler_(std::move(handler)) {
+    open_listener(0);
     if (handler_) {
-        acceptor_ = std::thread([this] { accept_loop(); });
+        acceptor_ = std::thread([this, fd = listen_fd_] { accept_loop(fd); });
     }
 }
 
+bool FakeBackend::open_listener(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd, backlog_) != 0) {
+        ::close(fd);
+        return false;
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    listen_fd_ = fd;
+    return true;
+}
+
 FakeBackend::~FakeBackend() {
+    stop();
+}
+
+void FakeBackend::stop() {
     stop_ = true;
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    ::close(listen_fd_);
+    if (listen_fd_ >= 0) {
+        ::shutdown(listen_fd_, SHUT_RDWR);
+    }
     if (acceptor_.joinable()) {
         acceptor_.join();
     }
+    if (listen_fd_ >= 0) {
+        ::close(listen_fd_);
+        listen_fd_ = -1;
+    }
+    std::vector<std::thread> workers;
     {
         std::lock_guard lock(mu_);
         for (int fd : open_fds_) {
             ::shutdown(fd, SHUT_RDWR);
         }
+        workers.swap(workers_);
     }
-    for (auto& t : workers_) {
+    for (auto& t : workers) {
         if (t.joinable()) {
             t.join();
         }
     }
 }
 
-void FakeBackend::accept_loop() {
+bool FakeBackend::restart(std::chrono::milliseconds timeout) {
+    stop();
+    auto deadline = Clock::now() + timeout;
+    while (!open_listener(port_)) {
+        if (Clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    stop_ = false;
+    if (handler_) {
+        acceptor_ = std::thread([this, fd = listen_fd_] { accept_loop(fd); });
+    }
+    return true;
+}
+
+void FakeBackend::accept_loop(int listen_fd) {
     while (!stop_) {
-        pollfd p{listen_fd_, POLLIN, 0};
+        pollfd p{listen_fd, POLLIN, 0};
         if (::poll(&p, 1, 100) <= 0) {
             continue;
         }
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) {
             continue;
         }

@@ -55,6 +55,13 @@ class FakeBackend {
     using Handler = std::function<void(int fd, int conn_index)>;
     explicit FakeBackend(Handler handler, int backlog = 128);
     ~FakeBackend();
+    // Simulates a dead process: closes the listening socket (new connects are refused) and
+    // shuts down every open connection, then waits for the handlers to return.
+    void stop();
+    // Listens again on the same port (after stop()) with the same handler; false if the port
+    // could not be bound again within `timeout`.
+    bool restart(std::chrono::milliseconds timeout = 5s);
+    bool running() const { return listen_fd_ >= 0; }
     int port() const { return port_; }
     int connections() const { return connections_.load(); }
     std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -69,8 +76,10 @@ class FakeBackend {
                              FakeBackend** self = nullptr);
 
   private:
-    void accept_loop();
+    void accept_loop(int listen_fd);
+    bool open_listener(int port);  // binds 127.0.0.1:port (0 = any), listens, sets port_
     int listen_fd_ = -1;
+    int backlog_ = 128;
     int port_ = 0;
     Handler handler_;
     std::atomic<bool> stop_{false};
