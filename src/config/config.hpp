@@ -100,7 +100,7 @@ struct DirectResponse {
     std::string content_type = "text/plain; charset=utf-8";
 };
 
-// When and how a route retries a failed attempt on another endpoint (docs/config.md, "Retries").
+// When and how a route retries a failed attempt on another endpoint (docs/config.md, "retry").
 // Without `retry`, a route still moves to the next endpoint after a failed connect (nothing was
 // sent) and retries once after a stale pooled connection closed under it.
 struct RetryPolicy {
@@ -116,7 +116,7 @@ struct RetryPolicy {
     bool non_idempotent = false;  // also retry POST/PATCH/CONNECT/LOCK...
     Duration per_try_timeout{0};  // time to the response head per attempt; 0 = upstream_header
     Duration backoff = limits::kRetryBackoff;         // base of exponential backoff (full jitter)
-    Duration max_backoff = limits::kRetryMaxBackoff;  // cap
+    Duration max_backoff = limits::kRetryMaxBackoff;  // cap; 10 × backoff if only that is set
     std::uint64_t max_body = limits::kRetryMaxBody;   // bodies up to this size are held for replay
 };
 
@@ -208,7 +208,8 @@ struct OutlierDetection {
 enum class PanicMode { spread, fail };
 
 // Per-cluster limits for the whole process (0 = unlimited). Over a limit: a fast 503 whose
-// access-log cause names it (circuit_open_connections, ..._pending, ..._requests, ..._retries).
+// access-log cause names it (circuit_open_connections, ..._pending, ..._requests); over
+// max_retries the retry is simply not made.
 struct CircuitBreaker {
     std::uint64_t max_connections = 0;  // upstream connections open (in use + idle)
     std::uint64_t max_pending = 0;      // requests waiting for a connection (connecting)

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "config/balancer_reader.hpp"
+#include "config/resilience_reader.hpp"
 #include "config/route_reader.hpp"
 #include "config/syntax.hpp"
 #include "config/yaml_reader.hpp"
@@ -29,7 +30,11 @@ const std::vector<std::string> kLimitKeys{"max_request_line", "max_header_bytes"
 const std::vector<std::string> kProxyKeys{"trusted_proxies", "forwarded", "via", "preserve_host",
                                           "hide_response_headers"};
 const std::vector<std::string> kListenerKeys{"address", "name", "backlog", "max_connections"};
-const std::vector<std::string> kClusterKeys{"endpoints", "balancer", "pool", "health_check"};
+const std::vector<std::string> kClusterKeys{"endpoints",       "balancer",          "pool",
+                                            "health_check",    "outlier_detection", "panic",
+                                            "slow_start",      "circuit_breaker",   "retry_budget",
+                                            "resolve_interval"};
+const std::vector<std::string> kEndpointKeys{"address", "weight", "drain"};
 const std::vector<std::string> kHealthCheckKeys{"type",
                                                 "path",
                                                 "method",
@@ -302,6 +307,7 @@ class Loader {
             if (const auto h = r_.get(value, "health_check")) {
                 read_health_check(*h, cluster);
             }
+            detail::read_cluster_resilience(r_, value, cluster);
             c.clusters.emplace(name, std::move(cluster));
         }
     }
@@ -321,7 +327,7 @@ class Loader {
             if (item.node.IsScalar()) {
                 address.emplace(item);
             } else if (item.node.IsMap()) {
-                if (!r_.mapping(item, {"address", "weight"})) {
+                if (!r_.mapping(item, kEndpointKeys)) {
                     continue;
                 }
                 address = r_.require(item, "address");
@@ -329,8 +335,12 @@ class Loader {
                     e.weight =
                         static_cast<std::uint32_t>(r_.integer(*w, 1, kMaxWeight).value_or(1));
                 }
+                if (const auto d = r_.get(item, "drain")) {
+                    e.drain = r_.boolean(*d).value_or(e.drain);
+                }
             } else {
-                r_.error(item, "expected \"host:port\" or a mapping with address and weight");
+                r_.error(item,
+                         "expected \"host:port\" or a mapping with address, weight and drain");
                 continue;
             }
             if (!address) {

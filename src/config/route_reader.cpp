@@ -8,6 +8,7 @@
 #include <map>
 #include <tuple>
 
+#include "config/resilience_reader.hpp"
 #include "config/syntax.hpp"
 
 namespace usher::config::detail {
@@ -15,7 +16,8 @@ namespace {
 
 const std::vector<std::string> kRouteKeys{
     "name",    "match",           "cluster",          "redirect", "respond",
-    "rewrite", "request_headers", "response_headers", "timeouts", "max_body"};
+    "rewrite", "request_headers", "response_headers", "timeouts", "max_body",
+    "retry"};
 const std::vector<std::string> kMatchKeys{"host",    "path",  "method",  "headers",
                                           "cookies", "query", "listener"};
 const std::vector<std::string> kPathKeys{"prefix", "exact", "regex"};
@@ -107,7 +109,7 @@ class RouteReader {
         read_actions(f, route);
         if (const auto rewrite = r_.get(f, "rewrite")) {
             read_rewrite(*rewrite, route.rewrite);
-            if (!r_.get(f, "cluster") && (r_.get(f, "redirect") || r_.get(f, "respond"))) {
+            if (redirects_or_responds(f)) {
                 r_.error(*rewrite, "rewrite applies only to routes with a cluster");
             }
         }
@@ -123,7 +125,18 @@ class RouteReader {
         if (const auto m = r_.get(f, "max_body")) {
             route.max_body = r_.size(*m, true);
         }
+        if (const auto retry = r_.get(f, "retry")) {
+            route.retry = read_retry(r_, *retry);
+            if (redirects_or_responds(f)) {
+                r_.error(*retry, "retry needs a cluster action");
+            }
+        }
         return route;
+    }
+
+    // The route answers by itself: a redirect or respond action and no cluster.
+    bool redirects_or_responds(const Field& f) const {
+        return !r_.get(f, "cluster") && (r_.get(f, "redirect") || r_.get(f, "respond"));
     }
 
     void read_actions(const Field& f, Route& route) {

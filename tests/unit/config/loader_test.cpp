@@ -99,15 +99,29 @@ TEST(ConfigLoader, LoadsTheFullExample) {
     EXPECT_EQ(t.upstream_header, 5s);
     EXPECT_EQ(t.total, 2min);
     EXPECT_EQ(t.connect, 5s);
+    ASSERT_TRUE(api.retry.has_value());
+    EXPECT_EQ(api.retry->on_statuses, std::vector<std::uint16_t>{503});
+    EXPECT_EQ(api.retry->per_try_timeout, 2s);
 
     EXPECT_EQ(c.routes[3].match.cookies[0].match.kind, StringMatchKind::present);
     EXPECT_EQ(c.routes[3].match.query[0].match.value, "2");
+    ASSERT_TRUE(c.routes[3].retry.has_value());
+    EXPECT_EQ(c.routes[3].retry->retries, 1u);
+    EXPECT_FALSE(c.routes[4].retry.has_value());
 
     const Cluster& apic = c.clusters.at("api");
     EXPECT_EQ(apic.endpoints[1].weight, 2u);
+    EXPECT_FALSE(apic.endpoints[1].drain);
+    ASSERT_TRUE(apic.outlier_detection.has_value());
+    EXPECT_EQ(apic.outlier_detection->consecutive_failures, 5u);
+    EXPECT_EQ(apic.panic, PanicMode::spread);
+    EXPECT_EQ(apic.slow_start, 30s);
+    EXPECT_EQ(apic.circuit_breaker.max_pending, 100u);
+    EXPECT_EQ(apic.retry_budget.percent, 20u);
     const Cluster& web = c.clusters.at("web");
     EXPECT_EQ(web.endpoints[0].address.to_string(), "127.0.0.1:9101");
     EXPECT_EQ(web.endpoints[1].address.host, "localhost");
+    EXPECT_EQ(web.resolve_interval, 30s);
 }
 
 TEST(ConfigLoader, AppliesDefaultsFromLimits) {
@@ -688,7 +702,7 @@ clusters:
       - [127.0.0.1, 80]
 )")),
               Errors{"usher.yaml:6:9: clusters.a.endpoints[0]: expected \"host:port\" or a mapping "
-                     "with address and weight"});
+                     "with address, weight and drain"});
 }
 
 TEST(ConfigDocs, CompleteExampleIsExamplesUsherYaml) {
