@@ -35,6 +35,9 @@ inline constexpr milliseconds kAcceptBackoff = 100ms;         // after EMFILE/EN
 inline constexpr std::size_t kPoolMaxIdle = 64;
 inline constexpr milliseconds kPoolIdleTimeout = 60s;
 inline constexpr std::uint64_t kPoolMaxRequests = 0;  // per connection; 0 = unlimited
+// A request that must not be sent twice (POST, PATCH, ... without retry.non_idempotent) only
+// reuses a connection idle for less than this: it is not retried if the backend closed it.
+inline constexpr milliseconds kPoolNonIdempotentMaxIdle = 2s;
 
 // Active health checks (per cluster, when configured).
 inline constexpr milliseconds kHealthInterval = 5s;

@@ -395,6 +395,8 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
             ? hash_request(cluster.balancer_options(), req, down_.remote)
             : upstream::PickContext{};
     AttemptTracker attempt_tracker(cluster.balancer());
+    // Whether the request may reach a backend twice (RFC 9110 section 9.2.2).
+    const bool may_resend = idempotent || (policy != nullptr && policy->non_idempotent);
     bool fresh_only = false;        // after a stale pooled connection failed: connect anew
     bool stale_retried = false;     // that happens once per request
     bool client_saw_bytes = false;  // a 1xx was relayed: no retry any more
@@ -436,8 +438,13 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
         if (base <= 0) {
             co_return;
         }
-        const auto shift = std::min<std::uint64_t>(retries_used - 1, 20);
-        const auto cap = std::min<std::int64_t>(policy->max_backoff.count(), base << shift);
+        // backoff × 2^(retry - 1), capped (doubling stops at the cap: no overflow).
+        const std::int64_t max = policy->max_backoff.count();
+        std::int64_t cap = base;
+        for (std::uint64_t i = 1; i < retries_used && cap < max; ++i) {
+            cap *= 2;
+        }
+        cap = std::min(cap, max);
         const auto wait = static_cast<std::int64_t>(
             cluster.random().below(static_cast<std::uint64_t>(std::max<std::int64_t>(cap, 1)) + 1));
         SteadyTimer timer(down_.socket.get_executor(), std::chrono::milliseconds(wait));
@@ -469,7 +476,12 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
             upstream::EndpointCounters::bump(cluster.counters(*ep).retries);
         }
         log_.upstream.assign(ep->label);
-        up.conn = fresh_only ? nullptr : cluster.take_idle(*ep);
+        // A request that may not be sent twice takes only a recently used connection: a stale
+        // one (closed by the backend meanwhile) cannot be retried for it.
+        up.conn = fresh_only ? nullptr
+                             : cluster.take_idle(
+                                   *ep, may_resend ? std::chrono::milliseconds{}
+                                                   : usher::limits::kPoolNonIdempotentMaxIdle);
         up.reused = up.conn != nullptr;
         log_.connect_s = -1;
         if (!up.reused) {
@@ -546,7 +558,7 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                 request_complete = !ec;
             }
         }
-        if (ec && up.reused && replayable && !stale_retried) {
+        if (ec && up.reused && replayable && may_resend && !stale_retried) {
             fresh_only = stale_retried = true;  // the backend closed the pooled connection
             drop_connection();
             --attempt;
@@ -624,7 +636,7 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                 next = Next::retry;
                 break;
             }
-            if (up.reused && replayable && !stale_retried && up.buf.empty()) {
+            if (up.reused && replayable && may_resend && !stale_retried && up.buf.empty()) {
                 next = Next::stale;  // a pooled connection closed before answering
                 break;
             }

@@ -275,9 +275,13 @@ void Cluster::count_connection(Connection& conn) {
     }
 }
 
-std::unique_ptr<Connection> Cluster::take_idle(Endpoint& ep) {
+std::unique_ptr<Connection> Cluster::take_idle(Endpoint& ep,
+                                               std::chrono::milliseconds max_idle_age) {
     auto now = std::chrono::steady_clock::now();
     while (!ep.idle.empty()) {
+        if (max_idle_age.count() > 0 && now - ep.idle.back()->idle_since >= max_idle_age) {
+            return nullptr;  // the newest is too old, so are the others: leave them pooled
+        }
         auto conn = std::move(ep.idle.back());
         ep.idle.pop_back();
         if (pool_.idle_timeout.count() == 0 || now - conn->idle_since < pool_.idle_timeout) {

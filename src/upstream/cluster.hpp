@@ -67,7 +67,10 @@ class Cluster {
     void count_connection(Connection& conn);
 
     // A reusable idle connection to `ep`, or nullptr (expired ones are closed on the way).
-    std::unique_ptr<Connection> take_idle(Endpoint& ep);
+    // With `max_idle_age` (> 0), only a connection idle for less than that is taken: a request
+    // that must not be sent twice avoids connections the backend may be closing right now.
+    std::unique_ptr<Connection> take_idle(Endpoint& ep,
+                                          std::chrono::milliseconds max_idle_age = {});
     // Keeps `conn` for reuse unless the pool is full, it reached max_requests or its endpoint
     // is draining.
     void put_idle(std::unique_ptr<Connection> conn);
