@@ -7,11 +7,12 @@
 #include "core/log.hpp"
 #include "net/listener.hpp"
 #include "server/worker.hpp"
+#include "upstream/dns_refresher.hpp"
 #include "upstream/health_checker.hpp"
 
 namespace usher::server {
 
-proxy::SnapshotPtr build_snapshot(config::ConfigPtr config) {
+proxy::SnapshotPtr build_snapshot(config::ConfigPtr config, unsigned workers) {
     auto snap = std::make_shared<proxy::Snapshot>();
     snap->router = std::make_shared<proxy::Router>(*config);
     for (const auto& cidr : config->proxy.trusted_proxies) {
@@ -21,13 +22,15 @@ proxy::SnapshotPtr build_snapshot(config::ConfigPtr config) {
         }
     }
     for (const auto& [name, cluster] : config->clusters) {
-        auto& shared = snap->endpoints[name];
+        auto& shared = snap->clusters[name].endpoints;
         for (const auto& ep : cluster.endpoints) {
             for (const auto& addr : net::resolve(ep.address)) {
                 upstream::SharedEndpoint se;
                 se.label = ep.address.to_string();
                 se.address = addr;
                 se.weight = ep.weight;
+                se.health = std::make_shared<upstream::EndpointHealth>(workers);
+                se.health->draining.store(ep.drain, std::memory_order_relaxed);
                 shared.push_back(std::move(se));
             }
         }
@@ -48,16 +51,16 @@ int Server::run() {
     }
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+    const auto& cfg = *config_;
+    unsigned workers =
+        cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
     proxy::SnapshotPtr snapshot;
     try {
-        snapshot = build_snapshot(config_);
+        snapshot = build_snapshot(config_, workers);
     } catch (const std::exception& e) {
         log::error("{}", e.what());
         return 1;
     }
-    const auto& cfg = *config_;
-    unsigned workers =
-        cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
 
     std::vector<ListenerSpec> specs;
     for (const auto& l : cfg.listeners) {
@@ -91,8 +94,25 @@ int Server::run() {
     upstream::HealthChecker checker;
     for (const auto& [name, cluster] : cfg.clusters) {
         if (cluster.health_check) {
-            checker.add_cluster(name, *cluster.health_check, snapshot->endpoints.at(name));
+            checker.add_cluster(name, *cluster.health_check, snapshot->clusters.at(name).endpoints);
         }
+    }
+    // DNS: endpoint hostnames are re-resolved on the checker's thread; a changed address set
+    // goes to the checker (which endpoints to check) and to every worker (posted).
+    upstream::DnsRefresher dns(
+        [&checker, &pool](const std::string& name,
+                          std::shared_ptr<const upstream::SharedCluster> shared) {
+            checker.update_cluster(name, shared->endpoints);
+            for (auto& w : pool) {
+                w->update_cluster(name, shared);
+            }
+        },
+        workers);
+    for (const auto& [name, cluster] : cfg.clusters) {
+        dns.add_cluster(cluster, snapshot->clusters.at(name));
+    }
+    if (!dns.empty()) {
+        checker.spawn(dns.run());
     }
     checker.start();
     for (auto& w : pool) {

@@ -15,7 +15,7 @@ namespace usher::server {
 
 // Compiles the parts of a config that every worker shares. Throws std::runtime_error (with a
 // readable message) when an endpoint cannot be resolved or a pattern does not compile.
-proxy::SnapshotPtr build_snapshot(config::ConfigPtr config);
+proxy::SnapshotPtr build_snapshot(config::ConfigPtr config, unsigned workers = 1);
 
 class Server {
   public:

@@ -1,5 +1,7 @@
 #include "server/worker.hpp"
 
+#include <algorithm>
+
 #include "core/log.hpp"
 #include "proxy/client_connection.hpp"
 
@@ -15,8 +17,9 @@ Worker::Worker(int id, proxy::SnapshotPtr snapshot)
     // This worker's runtime clusters and the route -> cluster table.
     std::map<std::string, upstream::Cluster*> by_name;
     for (const auto& [name, cluster_cfg] : cfg.clusters) {
-        auto it = ctx_.snapshot->endpoints.find(name);
-        ctx_.clusters.push_back(std::make_unique<upstream::Cluster>(cluster_cfg, it->second));
+        auto it = ctx_.snapshot->clusters.find(name);
+        ctx_.clusters.push_back(std::make_unique<upstream::Cluster>(cluster_cfg, it->second,
+                                                                    static_cast<std::size_t>(id)));
         by_name[name] = ctx_.clusters.back().get();
     }
     for (const auto& route : cfg.routes) {
@@ -33,6 +36,9 @@ Worker::~Worker() {
     join();
     for (auto& c : ctx_.clusters) {
         c->close_idle();  // pooled sockets go before the io_context they belong to
+    }
+    for (auto& r : retired_) {
+        r.cluster->close_idle();
     }
 }
 
@@ -124,6 +130,7 @@ void Worker::start_sweeper() {
         for (auto& c : ctx_.clusters) {
             c->sweep(now);
         }
+        sweep_retired();
         start_sweeper();
     });
 }
@@ -142,6 +149,9 @@ void Worker::drain(std::chrono::milliseconds timeout) {
         for (auto& c : ctx_.clusters) {
             c->close_idle();
         }
+        for (auto& r : retired_) {
+            r.cluster->close_idle();
+        }
         finish_when_idle(std::chrono::steady_clock::now() + timeout);
     });
 }
@@ -154,6 +164,9 @@ void Worker::finish_when_idle(std::chrono::steady_clock::time_point deadline) {
         }
         for (auto& c : ctx_.clusters) {
             c->close_idle();
+        }
+        for (auto& r : retired_) {
+            r.cluster->close_idle();
         }
         if (access_log_) {
             access_log_->stop();
@@ -174,6 +187,50 @@ void Worker::reopen_logs() {
         if (access_log_) {
             access_log_->reopen();
         }
+    });
+}
+
+void Worker::update_cluster(std::string name,
+                            std::shared_ptr<const upstream::SharedCluster> shared) {
+    asio::post(io_, [this, name = std::move(name), shared = std::move(shared)]() mutable {
+        replace_cluster(name, std::move(shared));
+    });
+}
+
+void Worker::replace_cluster(const std::string& name,
+                             std::shared_ptr<const upstream::SharedCluster> shared) {
+    const auto& cfg = *ctx_.snapshot->config;
+    auto cfg_it = cfg.clusters.find(name);
+    auto slot = std::find_if(ctx_.clusters.begin(), ctx_.clusters.end(),
+                             [&](const auto& c) { return c->name() == name; });
+    if (cfg_it == cfg.clusters.end() || slot == ctx_.clusters.end()) {
+        return;
+    }
+    auto next = std::make_unique<upstream::Cluster>(cfg_it->second, *shared,
+                                                    static_cast<std::size_t>(ctx_.id));
+    next->adopt_idle(**slot);
+    for (auto& rc : ctx_.route_clusters) {
+        if (rc == slot->get()) {
+            rc = next.get();
+        }
+    }
+    RetiredCluster old{std::move(*slot), nullptr};
+    *slot = std::move(next);
+    // The old cluster's endpoints: the previous DNS update's, or the snapshot's (owned there).
+    if (auto prev = replaced_.find(name); prev != replaced_.end()) {
+        old.shared = std::move(prev->second);
+    }
+    replaced_[name] = std::move(shared);
+    // Idle connections to kept addresses were adopted; the rest go to removed (draining) ones.
+    old.cluster->close_idle();
+    retired_.push_back(std::move(old));
+    sweep_retired();
+}
+
+void Worker::sweep_retired() {
+    std::erase_if(retired_, [](RetiredCluster& r) {
+        r.cluster->close_idle();  // connections released to it after it was retired
+        return r.cluster->users() == 0;
     });
 }
 

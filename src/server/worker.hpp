@@ -2,7 +2,9 @@
 // Worker: one thread, one io_context (concurrency hint 1), its own SO_REUSEPORT listening socket
 // per listener, its own upstream pools and balancer state. Shares nothing mutable with other
 // workers; the server talks to it only by posting to its io_context.
+#include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -33,9 +35,25 @@ class Worker {
     // last connection is gone or `timeout` passes.
     void drain(std::chrono::milliseconds timeout);
     void reopen_logs();
+    // Cluster `name` has new endpoints (DNS re-resolution). Thread-safe: posts to this worker.
+    // On the worker thread a new Cluster is built on `shared` and adopts the old one's idle
+    // connections to kept addresses; routes switch to it; the old one is retired: its other idle
+    // connections (to removed addresses) are closed at once, and it is destroyed once no
+    // exchange uses it (checked by the once-a-second sweeper).
+    void update_cluster(std::string name, std::shared_ptr<const upstream::SharedCluster> shared);
     void join();
 
   private:
+    // A replaced cluster kept alive for the exchanges still using it, with the endpoints its
+    // Endpoint::health pointers point into.
+    struct RetiredCluster {
+        std::unique_ptr<upstream::Cluster> cluster;
+        std::shared_ptr<const upstream::SharedCluster> shared;
+    };
+    void replace_cluster(const std::string& name,
+                         std::shared_ptr<const upstream::SharedCluster> shared);
+    void sweep_retired();
+
     Task<void> accept_loop(std::size_t index);
     void start_sweeper();
     void finish_when_idle(std::chrono::steady_clock::time_point deadline);
@@ -43,6 +61,10 @@ class Worker {
     // Order matters: connections still alive when io_ is destroyed (drain timeout) reach ctx_
     // from their destructors, so ctx_ outlives io_.
     proxy::WorkerContext ctx_;
+    // Endpoints of the clusters DNS replaced (the snapshot owns the others), and the retired
+    // clusters; both outlive io_ for the same reason as ctx_.
+    std::map<std::string, std::shared_ptr<const upstream::SharedCluster>> replaced_;
+    std::vector<RetiredCluster> retired_;
     asio::io_context io_;
     std::vector<ListenerSpec> specs_;
     std::vector<std::unique_ptr<TcpAcceptor>> acceptors_;

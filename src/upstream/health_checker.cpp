@@ -1,5 +1,6 @@
 #include "upstream/health_checker.hpp"
 
+#include <algorithm>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <random>
 
@@ -92,22 +93,70 @@ HealthChecker::~HealthChecker() {
 
 void HealthChecker::add_cluster(const std::string& name, const config::HealthCheck& check,
                                 const std::vector<SharedEndpoint>& endpoints) {
+    checks_[name] = check;
     for (const auto& ep : endpoints) {
-        auto t = std::make_unique<Target>();
-        t->cluster = name;
-        t->check = check;
-        t->endpoint = ep;  // shares the EndpointHealth with the snapshot
-        targets_.push_back(std::move(t));
+        add_target(name, check, ep);
     }
 }
 
-void HealthChecker::start() {
-    if (targets_.empty()) {
+void HealthChecker::add_target(const std::string& name, const config::HealthCheck& check,
+                               const SharedEndpoint& endpoint) {
+    auto t = std::make_shared<Target>();
+    t->cluster = name;
+    t->check = check;
+    t->endpoint = endpoint;  // shares the EndpointHealth with the snapshot
+    targets_.push_back(t);
+    if (started_) {
+        asio::co_spawn(io_, watch(std::move(t)), asio::detached);
+    }
+}
+
+void HealthChecker::update_cluster(const std::string& name,
+                                   const std::vector<SharedEndpoint>& endpoints) {
+    auto check = checks_.find(name);
+    if (check == checks_.end()) {
         return;
     }
-    for (auto& t : targets_) {
-        asio::co_spawn(io_, watch(*t), asio::detached);
+    auto listed = [&](const EndpointHealth* h) {
+        return std::any_of(endpoints.begin(), endpoints.end(),
+                           [h](const SharedEndpoint& e) { return e.health.get() == h; });
+    };
+    std::erase_if(targets_, [&](const std::shared_ptr<Target>& t) {
+        if (t->cluster != name || listed(t->endpoint.health.get())) {
+            return false;
+        }
+        t->stopped = true;
+        if (t->timer != nullptr) {
+            t->timer->cancel();
+        }
+        return true;
+    });
+    for (const auto& ep : endpoints) {
+        const bool watched = std::any_of(targets_.begin(), targets_.end(), [&](const auto& t) {
+            return t->cluster == name && t->endpoint.health == ep.health;
+        });
+        if (!watched) {
+            add_target(name, check->second, ep);
+        }
     }
+}
+
+void HealthChecker::spawn(Task<void> task) {
+    tasks_.push_back(std::move(task));
+}
+
+void HealthChecker::start() {
+    if (empty() || started_) {
+        return;
+    }
+    started_ = true;
+    for (auto& t : targets_) {
+        asio::co_spawn(io_, watch(t), asio::detached);
+    }
+    for (auto& task : tasks_) {
+        asio::co_spawn(io_, std::move(task), asio::detached);
+    }
+    tasks_.clear();
     thread_ = std::thread([this] {
         log::set_worker_id(-1);
         try {
@@ -149,19 +198,25 @@ Task<CheckResult> HealthChecker::check_once(const config::HealthCheck& check,
     co_return std::get<0>(std::move(result));
 }
 
-Task<void> HealthChecker::watch(Target& t) {
+Task<void> HealthChecker::watch(std::shared_ptr<Target> target) {
+    auto& t = *target;
     std::minstd_rand rng(static_cast<std::uint32_t>(std::hash<std::string>{}(t.endpoint.label)));
     SteadyTimer timer(co_await asio::this_coro::executor);
+    t.timer = &timer;
     auto& health = *t.endpoint.health;
-    for (;;) {
+    while (!t.stopped) {
         auto result = co_await check_once(t.check, t.endpoint);
+        if (t.stopped) {
+            break;  // the endpoint was removed while its check ran
+        }
         health.checks.fetch_add(1, std::memory_order_relaxed);
-        bool healthy = health.is_healthy();
+        bool healthy = health.healthy.load(std::memory_order_relaxed);
         if (result.ok) {
             t.failures = 0;
             ++t.successes;
             if (!healthy && t.successes >= t.check.healthy_threshold) {
                 health.healthy.store(true, std::memory_order_relaxed);
+                health.mark_ready();  // slow start ramps it back in
                 health.transitions.fetch_add(1, std::memory_order_relaxed);
                 log::info("health: {} endpoint {} is healthy again", t.cluster, t.endpoint.label);
             }
@@ -182,9 +237,10 @@ Task<void> HealthChecker::watch(Target& t) {
         timer.expires_after(t.check.interval + std::chrono::milliseconds(jitter_ms));
         auto [ec] = co_await timer.async_wait(use_tuple);
         if (ec) {
-            co_return;
+            break;
         }
     }
+    t.timer = nullptr;
 }
 
 }  // namespace usher::upstream

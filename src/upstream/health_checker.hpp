@@ -11,6 +11,10 @@
 //   TCP check:  pass when a connection is established.
 // Every check is bounded by `timeout`. The first check runs at start, then every `interval` plus
 // a random 0..`jitter`.
+//
+// Its io_context is also the process's control thread for other upstream housekeeping: the DNS
+// refresher runs there (spawn()), and changes the checked endpoints with update_cluster().
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -38,9 +42,20 @@ class HealthChecker {
     // Watches `endpoints` of cluster `name` with `check`. Call before start().
     void add_cluster(const std::string& name, const config::HealthCheck& check,
                      const std::vector<SharedEndpoint>& endpoints);
-    bool empty() const noexcept { return targets_.empty(); }
+    // The endpoints of cluster `name` changed (DNS): checks start for new endpoints (matched by
+    // their EndpointHealth) and stop for those no longer listed; a stopped check ends after the
+    // check in flight, without recording its result. Does nothing for a cluster without checks.
+    // Call before start() or on the checker thread.
+    void update_cluster(const std::string& name, const std::vector<SharedEndpoint>& endpoints);
+    bool empty() const noexcept { return targets_.empty() && tasks_.empty(); }
+    std::size_t target_count() const noexcept { return targets_.size(); }
 
-    void start();  // starts the checker thread (no-op when nothing is watched)
+    // The checker thread's executor, and a task to run on that thread (the DNS refresher).
+    // spawn() before start(); a spawned task makes start() run the thread even with no checks.
+    Executor executor() noexcept { return io_.get_executor(); }
+    void spawn(Task<void> task);
+
+    void start();  // starts the checker thread (no-op when there is nothing to check or run)
     void stop();   // stops and joins it
 
     // Runs one check (used by the loop; public for tests).
@@ -52,13 +67,21 @@ class HealthChecker {
         std::string cluster;
         config::HealthCheck check;
         SharedEndpoint endpoint;
-        std::uint64_t successes = 0;  // consecutive
-        std::uint64_t failures = 0;   // consecutive
+        std::uint64_t successes = 0;   // consecutive
+        std::uint64_t failures = 0;    // consecutive
+        bool stopped = false;          // removed by update_cluster: the watch loop ends
+        SteadyTimer* timer = nullptr;  // the watch loop's timer while it runs (to cancel it)
     };
-    Task<void> watch(Target& target);
+    // The loop of one target; shares ownership so a removed target outlives its last check.
+    Task<void> watch(std::shared_ptr<Target> target);
+    void add_target(const std::string& name, const config::HealthCheck& check,
+                    const SharedEndpoint& endpoint);
 
     asio::io_context io_{1};
-    std::vector<std::unique_ptr<Target>> targets_;
+    std::map<std::string, config::HealthCheck> checks_;  // cluster name -> its check
+    std::vector<std::shared_ptr<Target>> targets_;
+    std::vector<Task<void>> tasks_;  // spawned at start()
+    bool started_ = false;
     std::thread thread_;
 };
 
