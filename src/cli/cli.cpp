@@ -7,6 +7,7 @@
 
 #include "config/loader.hpp"
 #include "core/log.hpp"
+#include "net/tls_context.hpp"
 #include "server/server.hpp"
 
 namespace usher::cli {
@@ -193,7 +194,17 @@ int main(int argc, char** argv) {
     if (level) {
         cfg->log_level = static_cast<config::LogLevel>(*level);
     }
+    // Certificates, keys, OCSP responses and CA files of TLS listeners (the loader checks only
+    // the structure); the server checks them again when it starts.
     if (checking) {
+        if (const auto tls_errors = net::check_tls_config(*cfg); !tls_errors.empty()) {
+            for (const auto& e : tls_errors) {
+                std::cerr << cfg->source << ": " << e << '\n';
+            }
+            std::cerr << tls_errors.size() << (tls_errors.size() == 1 ? " error" : " errors")
+                      << '\n';
+            return 1;
+        }
         std::cout << cfg->source << ": ok: " << config::summary(*cfg) << '\n';
         return 0;
     }

@@ -21,4 +21,15 @@ Timeouts TimeoutOverrides::apply(const Timeouts& base) const {
     return t;
 }
 
+std::string Hsts::header_value() const {
+    std::string out = "max-age=" + std::to_string(max_age.count());
+    if (include_subdomains) {
+        out += "; includeSubDomains";
+    }
+    if (preload) {
+        out += "; preload";
+    }
+    return out;
+}
+
 }  // namespace usher::config

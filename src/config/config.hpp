@@ -46,11 +46,48 @@ struct Limits {
     bool allow_bare_lf = false;
 };
 
+// One certificate of a TLS listener. Paths are as resolved by the loader: a relative path in the
+// file is taken relative to the config file's directory.
+struct TlsCertificate {
+    std::string cert;  // PEM: the leaf certificate first, then its chain
+    std::string key;   // PEM private key matching the leaf
+    std::string ocsp;  // optional DER OCSP response stapled to handshakes; "" = none
+};
+
+enum class TlsVersion { tls1_2, tls1_3 };
+enum class ClientAuth { none, optional, require };
+
+// `listeners[].tls`: TLS termination (docs/config.md, "tls"). Certificate checks (readable, key
+// matches, validity) are not done by the loader but by net::check_tls_config / TlsServerContext.
+struct ListenerTls {
+    std::vector<TlsCertificate> certificates;  // >= 1; the first is the default (no/unknown SNI)
+    TlsVersion min_version = TlsVersion::tls1_2;
+    std::vector<std::string> alpn{"http/1.1"};  // offered, in server preference order
+    std::string client_ca;  // PEM CA bundle for client certificates; "" = no mTLS
+    ClientAuth client_auth = ClientAuth::none;  // require when client_ca is set, unless configured
+    Duration handshake_timeout = limits::kTlsHandshakeTimeout;
+    bool session_tickets = true;
+};
+
+// Strict-Transport-Security added to responses on a TLS listener.
+struct Hsts {
+    std::chrono::seconds max_age = limits::kHstsMaxAge;
+    bool include_subdomains = false;
+    bool preload = false;
+    // "max-age=31536000; includeSubDomains; preload"
+    std::string header_value() const;
+};
+
 struct Listener {
     std::string name;  // defaults to the address string
     SocketAddress address;
     int backlog = limits::kListenBacklog;
     std::uint64_t max_connections = limits::kMaxConnectionsPerListener;  // 0 = unlimited
+    std::optional<ListenerTls> tls;                                      // set: a TLS listener
+    // Plain listeners only: answer every request with 308 to https://host[:port]/path?query.
+    bool redirect_to_https = false;
+    std::uint16_t redirect_https_port = 443;  // 443 is left out of the Location URL
+    std::optional<Hsts> hsts;                 // TLS listeners only
 };
 
 enum class StringMatchKind { exact, prefix, regex, present };

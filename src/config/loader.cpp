@@ -14,6 +14,7 @@
 #include "config/resilience_reader.hpp"
 #include "config/route_reader.hpp"
 #include "config/syntax.hpp"
+#include "config/tls_reader.hpp"
 #include "config/yaml_reader.hpp"
 
 namespace usher::config {
@@ -29,7 +30,14 @@ const std::vector<std::string> kLimitKeys{"max_request_line", "max_header_bytes"
                                           "max_header_count", "max_body", "allow_bare_lf"};
 const std::vector<std::string> kProxyKeys{"trusted_proxies", "forwarded", "via", "preserve_host",
                                           "hide_response_headers"};
-const std::vector<std::string> kListenerKeys{"address", "name", "backlog", "max_connections"};
+const std::vector<std::string> kListenerKeys{"address",
+                                             "name",
+                                             "backlog",
+                                             "max_connections",
+                                             "tls",
+                                             "redirect_to_https",
+                                             "redirect_https_port",
+                                             "hsts"};
 const std::vector<std::string> kClusterKeys{"endpoints",       "balancer",          "pool",
                                             "health_check",    "outlier_detection", "panic",
                                             "slow_start",      "circuit_breaker",   "retry_budget",
@@ -277,6 +285,7 @@ class Loader {
             if (const auto v = r_.get(item, "max_connections")) {
                 l.max_connections = r_.integer(*v, 0, kUnbounded).value_or(l.max_connections);
             }
+            detail::read_listener_tls(r_, item, source_, l);
             c.listeners.push_back(std::move(l));
         }
     }

@@ -67,6 +67,15 @@ inline constexpr std::uint64_t kRetryBudgetMinRetries = 3;
 // DNS: hostnames of endpoints are re-resolved this often.
 inline constexpr milliseconds kResolveInterval = 30s;
 
+// TLS listeners (issue 5).
+inline constexpr milliseconds kTlsHandshakeTimeout = 10s;  // accept -> handshake done, else close
+// Session-ticket keys: a new one this often; the previous one still decrypts.
+inline constexpr milliseconds kTlsTicketKeyRotation = 12h;
+inline constexpr std::size_t kTlsSessionCacheSize = 20 * 1024;   // server session cache entries
+inline constexpr std::chrono::seconds kTlsSessionLifetime = 1h;  // session/ticket lifetime
+inline constexpr int kTlsVerifyDepth = 5;                        // client certificate chain depth
+inline constexpr std::chrono::seconds kHstsMaxAge = 365 * 24h;   // hsts.max_age (1 year)
+
 // Buffers.
 inline constexpr std::size_t kIoBufferSize = 16 * 1024;  // one read/write chunk
 

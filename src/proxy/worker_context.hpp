@@ -11,6 +11,7 @@
 #include "core/asio.hpp"
 #include "core/buffer.hpp"
 #include "net/listener.hpp"
+#include "net/tls_context.hpp"
 #include "proxy/router.hpp"
 #include "upstream/cluster.hpp"
 #include "upstream/shared_cluster.hpp"
@@ -23,6 +24,9 @@ class ClientConnection;
 struct ListenerInfo {
     std::string name;
     std::string address;  // "127.0.0.1:8080"
+    // TLS listeners: the context every worker's TlsSession starts from (built once at start-up,
+    // immutable, shared); nullptr for plain listeners.
+    std::shared_ptr<const net::TlsServerContext> tls;
 };
 
 // The immutable, cross-worker part of a config snapshot.

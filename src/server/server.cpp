@@ -6,6 +6,7 @@
 
 #include "core/log.hpp"
 #include "net/listener.hpp"
+#include "net/tls_context.hpp"
 #include "server/worker.hpp"
 #include "upstream/dns_refresher.hpp"
 #include "upstream/health_checker.hpp"
@@ -64,6 +65,17 @@ int Server::run() {
 
     std::vector<ListenerSpec> specs;
     for (const auto& l : cfg.listeners) {
+        std::shared_ptr<const net::TlsServerContext> tls;
+        if (l.tls) {  // one context per TLS listener, shared by every worker
+            auto built = net::TlsServerContext::build(*l.tls);
+            for (const auto& e : built.errors) {
+                log::error("listener {}: {}", l.name, e);
+            }
+            if (!built.context) {
+                return 1;
+            }
+            tls = std::move(built.context);
+        }
         std::vector<asio::ip::tcp::endpoint> eps;
         try {
             eps = net::resolve(l.address);
@@ -72,7 +84,8 @@ int Server::run() {
             return 1;
         }
         for (const auto& ep : eps) {
-            specs.push_back({{l.name, l.address.to_string()}, ep, l.backlog, l.max_connections});
+            specs.push_back(
+                {{l.name, l.address.to_string(), tls}, ep, l.backlog, l.max_connections});
         }
     }
 
