@@ -83,4 +83,25 @@ inline constexpr std::size_t kIoBufferSize = 16 * 1024;  // one read/write chunk
 inline constexpr std::size_t kAccessLogBuffer = 64 * 1024;
 inline constexpr milliseconds kAccessLogFlushInterval = 1s;
 
+// HTTP/2 to clients (issue 5): SETTINGS we advertise and the per-connection defences.
+inline constexpr std::uint32_t kH2MaxConcurrentStreams = 100;
+inline constexpr std::uint32_t kH2InitialStreamWindow = 64 * 1024;  // request body per stream
+inline constexpr std::uint32_t kH2ConnectionWindow = 1024 * 1024;   // request bodies, all streams
+inline constexpr std::uint32_t kH2MaxFrameSize = 16 * 1024;
+inline constexpr std::uint32_t kH2MaxHeaderListSize = 64 * 1024;  // decoded, RFC 9113 6.5.2
+inline constexpr std::uint32_t kH2HeaderTableSize = 4096;         // HPACK dynamic table
+inline constexpr std::uint32_t kH2MaxContinuations = 8;  // CONTINUATION frames per header block
+// Client resets of streams whose request already reached the proxy (rapid reset): a token bucket
+// of this burst, refilled per second and by one for each stream that completes normally.
+inline constexpr std::uint32_t kH2ResetBurst = 200;
+inline constexpr std::uint32_t kH2ResetPerSecond = 20;
+// Frames that do no work (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA/HEADERS/
+// CONTINUATION, oversized header blocks): a token bucket refilled per second and by
+// kH2FloodCreditPerWork for each stream opened or DATA frame sent or received.
+inline constexpr std::uint32_t kH2FloodBurst = 1000;
+inline constexpr std::uint32_t kH2FloodPerSecond = 100;
+inline constexpr std::uint32_t kH2FloodCreditPerWork = 2;
+inline constexpr std::size_t kH2MaxOutboundAck = 1000;        // queued SETTINGS/PING acks
+inline constexpr std::size_t kH2OutputHighWater = 64 * 1024;  // encoded bytes ahead of the socket
+
 }  // namespace usher::limits
