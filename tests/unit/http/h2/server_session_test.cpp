@@ -668,6 +668,9 @@ struct BadHead {
     const char* name;
     std::string block;
 };
+void PrintTo(const BadHead& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class H2MalformedRequest : public ::testing::TestWithParam<BadHead> {};
 
@@ -880,6 +883,9 @@ struct FloodCase {
     int allowed;       // frames that pass from a full bucket
     int after_refill;  // frames that pass after 1 s (10 tokens)
 };
+void PrintTo(const FloodCase& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class H2Flood : public ::testing::TestWithParam<FloodCase> {};
 
