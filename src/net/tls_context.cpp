@@ -285,17 +285,37 @@ struct TlsServerContext::Impl {
 
 namespace {
 
-int on_server_name(SSL* ssl, int*, void*) {
-    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    const auto* impl = TlsServerContext::Impl::of(ssl);
-    if (name == nullptr || impl == nullptr) {
-        return SSL_TLSEXT_ERR_OK;  // no SNI: the default certificate
+// The host_name of a ClientHello's server_name extension (RFC 6066 section 3), or "".
+std::string_view client_hello_server_name(SSL* ssl) {
+    const unsigned char* p = nullptr;
+    std::size_t len = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1 || len < 5) {
+        return {};
     }
-    const std::size_t index = impl->select(name);
+    const std::size_t list_len = (std::size_t{p[0]} << 8) | p[1];
+    if (list_len + 2 != len || p[2] != TLSEXT_NAMETYPE_host_name) {
+        return {};
+    }
+    const std::size_t name_len = (std::size_t{p[3]} << 8) | p[4];
+    if (name_len + 5 > len) {
+        return {};
+    }
+    return {reinterpret_cast<const char*>(p + 5), name_len};
+}
+
+// Picks the certificate before anything else of the ClientHello is processed, so that session
+// resumption (the PSK or session ticket, checked against the session id context) already sees
+// the chosen certificate's SSL_CTX: a session of a.example.com never resumes for b.example.com.
+int on_client_hello(SSL* ssl, int*, void*) {
+    const auto* impl = TlsServerContext::Impl::of(ssl);
+    if (impl == nullptr) {
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    const std::size_t index = impl->select(client_hello_server_name(ssl));
     if (index != 0) {
         SSL_set_SSL_CTX(ssl, impl->certs[index].ctx.get());
     }
-    return SSL_TLSEXT_ERR_OK;
+    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 // Server preference among the listener's protocols. No protocol in common: no ALPN in the
@@ -365,8 +385,7 @@ std::string configure(SSL_CTX* ctx, TlsServerContext::Impl& impl) {
     } else {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     }
-    SSL_CTX_callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
-                          reinterpret_cast<void (*)()>(on_server_name));
+    SSL_CTX_set_client_hello_cb(ctx, on_client_hello, nullptr);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, nullptr);
     return {};
 }

@@ -6,7 +6,7 @@
 // What it holds: one SSL_CTX per certificate with identical settings (TLS 1.2+ or 1.3+, ECDHE +
 // AEAD ciphers in server order, no compression, no renegotiation, ALPN, session cache and
 // rotating ticket keys, optional OCSP staple, optional client-certificate verification). The
-// first certificate's SSL_CTX accepts every connection; the SNI callback switches to the
+// first certificate's SSL_CTX accepts every connection; the ClientHello callback switches to the
 // certificate whose subjectAltName DNS names (exact or "*.example.com"; the subject CN only
 // without SAN) match the requested name, and keeps the first one otherwise.
 //
