@@ -22,6 +22,8 @@ const char* to_string(TimeoutCause cause) noexcept {
             return "client_write_timeout";
         case TimeoutCause::total:
             return "total_timeout";
+        case TimeoutCause::tls_handshake:
+            return "tls_handshake_timeout";
     }
     return "unknown";
 }

@@ -26,6 +26,7 @@ enum class TimeoutCause : std::uint8_t {
     upstream_header,  // upstream response head -> 504
     upstream_idle,    // upstream stalled between body bytes
     client_write,     // client stopped reading (slow reader) beyond the idle limit
+    tls_handshake,    // a TLS client did not finish its handshake -> close
     total,            // route's total duration
 };
 

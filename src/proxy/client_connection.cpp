@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/log.hpp"
+#include "net/tls_context.hpp"
 
 namespace usher::proxy {
 
@@ -44,10 +45,28 @@ Task<void> ClientConnection::run() {
     asio::error_code ignored;
     down_.socket.set_option(asio::ip::tcp::no_delay(true), ignored);
 
+    // 0. TLS listeners: the handshake first, under its own deadline (a client that never
+    //    finishes it is closed silently, like an idle one).
+    if (down_.listener.tls) {
+        down_.tls = std::make_unique<net::TlsSession>(down_.socket, *down_.listener.tls);
+        down_.watchdog.arm(down_.listener.tls->config().handshake_timeout,
+                           TimeoutCause::tls_handshake);
+        auto ec = co_await down_.tls->handshake();
+        down_.watchdog.disarm();
+        if (ec) {
+            log::debug("{}: TLS handshake failed: {}", down_.remote_text,
+                       down_.watchdog.fired() != TimeoutCause::none ? std::string("timed out")
+                                                                    : ec.message());
+            down_.socket.close(ignored);
+            co_return;
+        }
+    }
+
     while (!w.draining) {
         const auto& cfg = *w.snapshot->config;
         // 1. Idle between requests: hold no buffer, just wait for readability.
-        if (down_.in.empty()) {
+        // (TLS may hold decrypted bytes already: they never wake the socket.)
+        if (down_.in.empty() && !(down_.tls && down_.tls->has_buffered_input())) {
             w.buffers.release(down_.in);
             idle_ = true;
             down_.watchdog.arm(cfg.timeouts.client_idle, TimeoutCause::client_idle);
@@ -105,7 +124,7 @@ Task<void> ClientConnection::run() {
     }
     // Close: with a lingering read side so a reply just written is not lost to a RST when the
     // client still had unread bytes in flight (RFC 9112 section 9.6).
-    down_.socket.shutdown(asio::socket_base::shutdown_send, ignored);
+    co_await down_.shutdown_send();
     if (down_.socket.is_open() && !w.draining) {
         // Discard what the client still sends (bounded in bytes and time), until its FIN.
         std::uint64_t discarded = 0;

@@ -31,12 +31,28 @@ Task<asio::error_code> Downstream::read_some_until(net::Watchdog::Clock::time_po
         co_return asio::error::no_buffer_space;
     }
     watchdog.arm_until(deadline, cause);
-    auto [ec, n] = co_await socket.async_read_some(asio::buffer(space, in.space_size()), use_tuple);
+    auto [ec, n] = co_await read_into(asio::buffer(space, in.space_size()));
     watchdog.disarm();
     if (!ec) {
         in.commit(n);
     }
     co_return ec;
+}
+
+Task<std::pair<asio::error_code, std::size_t>> Downstream::read_into(asio::mutable_buffer buffer) {
+    if (tls) {
+        co_return co_await tls->read_some(buffer);
+    }
+    auto [ec, n] = co_await socket.async_read_some(buffer, use_tuple);
+    co_return std::pair{ec, n};
+}
+
+Task<void> Downstream::shutdown_send() {
+    if (tls) {
+        co_await tls->shutdown();
+    }
+    asio::error_code ignored;
+    socket.shutdown(asio::socket_base::shutdown_send, ignored);
 }
 
 }  // namespace usher::proxy

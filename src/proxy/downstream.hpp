@@ -9,6 +9,7 @@
 #include "core/asio.hpp"
 #include "core/buffer.hpp"
 #include "http/message.hpp"
+#include "net/tls_session.hpp"
 #include "net/watchdog.hpp"
 #include "proxy/worker_context.hpp"
 
@@ -27,6 +28,10 @@ struct Downstream {
     std::string remote_text;  // "203.0.113.7"
     http::RequestHead request;
     bool sent_100_continue = false;
+    // TLS listeners: the session over `socket` (every read and write goes through it).
+    std::unique_ptr<net::TlsSession> tls;
+
+    std::string_view scheme() const noexcept { return tls ? "https" : "http"; }
 
     // Reads more bytes into `in` under a deadline. Returns the error (eof, operation_aborted when
     // the watchdog fired: see watchdog.fired()), or success with at least one byte added.
@@ -39,10 +44,20 @@ struct Downstream {
     Task<asio::error_code> write(std::array<asio::const_buffer, N> bufs,
                                  std::chrono::milliseconds timeout) {
         watchdog.arm(timeout, net::TimeoutCause::client_write);
-        auto [ec, n] = co_await asio::async_write(socket, bufs, use_tuple);
+        asio::error_code ec;
+        if (tls) {
+            ec = co_await tls->write(std::span<const asio::const_buffer>(bufs));
+        } else {
+            auto [wec, n] = co_await asio::async_write(socket, bufs, use_tuple);
+            ec = wec;
+        }
         watchdog.disarm();
         co_return ec;
     }
+    // One read into `buffer` without a deadline (tunnels), through TLS when the listener has it.
+    Task<std::pair<asio::error_code, std::size_t>> read_into(asio::mutable_buffer buffer);
+    // Ends our sending side: close_notify on TLS, then a TCP half-close.
+    Task<void> shutdown_send();
     Task<asio::error_code> write(std::string_view bytes, std::chrono::milliseconds timeout) {
         return write(std::array<asio::const_buffer, 1>{cbuf(bytes)}, timeout);
     }

@@ -303,7 +303,8 @@ void write_downstream_head(const http::ResponseHead& resp, const DownstreamHeadP
             (iequals(n, "content-length") && !keep_length)) {
             continue;
         }
-        if (listed(opts.hide_response_headers, n)) {
+        if (listed(opts.hide_response_headers, n) ||
+            (!p.hsts.empty() && iequals(n, "strict-transport-security"))) {
             continue;
         }
         if (route != nullptr &&
@@ -333,6 +334,9 @@ void write_downstream_head(const http::ResponseHead& resp, const DownstreamHeadP
     }
     if (!p.set_cookie.empty()) {
         field(out, "Set-Cookie", p.set_cookie);
+    }
+    if (!p.hsts.empty()) {
+        field(out, "Strict-Transport-Security", p.hsts);
     }
     if (route != nullptr) {
         apply_edits(route->response_headers, out);

@@ -37,6 +37,7 @@ struct DownstreamHeadParams {
     bool head_request = false;    // HEAD: keep the backend's Content-Length as is
     bool upgrade = false;         // 101: keep Upgrade, send Connection: upgrade
     std::string_view set_cookie;  // non-empty: add "Set-Cookie: <this>" (sticky sessions)
+    std::string_view hsts;        // non-empty: Strict-Transport-Security (replaces the backend's)
 };
 
 // Appends the response head for `resp` to `out`.

@@ -255,7 +255,24 @@ Task<bool> ProxyHandler::handle(std::size_t head_size) {
     bool forwarded = false;
     max_body_ = route ? route->config->max_body.value_or(config_->limits.max_body) : 0;
 
-    if (req.method == "CONNECT") {
+    if (down_.listener.redirect_to_https && req.method != "CONNECT") {
+        // A plain listener that only sends clients to https (308 keeps the method and body).
+        std::string& location = path_scratch_;
+        location.assign("https://");
+        const std::string_view authority = req.authority;
+        const auto colon = authority.rfind(':');
+        const bool has_port =
+            colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos;
+        location.append(has_port ? authority.substr(0, colon) : authority);
+        if (down_.listener.redirect_https_port != 443) {
+            location.append(":").append(std::to_string(down_.listener.redirect_https_port));
+        }
+        location.append(req.path.empty() || req.path.front() != '/' ? std::string_view("/")
+                                                                    : req.path);
+        keep = co_await reply(
+            {.status = 308, .location = location, .close = has_body, .head_only = head_only},
+            "redirect_to_https");
+    } else if (req.method == "CONNECT") {
         // A reverse proxy opens no tunnels on a client's say-so (a 2xx would turn the backend
         // connection into one).
         keep = co_await reply({.status = 405, .allow = kAllowedMethods, .close = true},
@@ -388,6 +405,7 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     hp.client_ip = down_.remote_text;
     hp.trusted_client = down_.worker.snapshot->trusted_proxies.contains(down_.remote);
     hp.upgrade = upgrade;
+    hp.scheme = down_.scheme();
 
     upstream::TriedSet tried;
     const upstream::PickContext pick_ctx =
@@ -710,7 +728,8 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                             .framing = client_framing,
                             .keep_alive = keep,
                             .client_http10 = client_http10,
-                            .head_request = head_request};
+                            .head_request = head_request,
+                            .hsts = down_.listener.hsts};
     std::string set_cookie;
     if (set_sticky) {
         set_cookie.append(cluster.balancer_options().hash_name)
@@ -1007,9 +1026,9 @@ Task<bool> ProxyHandler::stream_response_body(Upstream& up, bool client_chunked,
 
 Task<void> ProxyHandler::tunnel(Upstream& up) {
     using namespace asio::experimental::awaitable_operators;
-    auto& client = down_.socket;
     auto& server = up.conn->socket;
     down_.watchdog.watch(nullptr, nullptr);  // tunnels have no idle timeout of their own
+    asio::error_code ignored;
     // Bytes already read on either side go first.
     if (!down_.in.empty()) {
         auto [ec, n] = co_await asio::async_write(server, asio::buffer(down_.in.view()), use_tuple);
@@ -1019,42 +1038,66 @@ Task<void> ProxyHandler::tunnel(Upstream& up) {
         }
     }
     if (!up.buf.empty()) {
-        auto [ec, n] = co_await asio::async_write(client, asio::buffer(up.buf.view()), use_tuple);
+        auto ec = co_await down_.write(up.buf.view(), std::chrono::milliseconds{0});
         up.buf.consume(up.buf.size());
         if (ec) {
             co_return;
         }
     }
     auto& pool = down_.worker.buffers;
-    auto pump = [&pool](TcpSocket& from, TcpSocket& to, IoBuffer& buf,
-                        std::uint64_t& counter) -> Task<void> {
-        pool.acquire(buf);
+    auto close_both = [&] {
+        server.close(ignored);
+        down_.socket.close(ignored);
+    };
+    // Client -> backend (the client side may be TLS).
+    auto upstream_pump = [&]() -> Task<void> {
+        pool.acquire(down_.in);
         for (;;) {
-            buf.clear();
-            auto [ec, n] = co_await from.async_read_some(
-                asio::buffer(buf.space(), buf.space_size()), use_tuple);
+            down_.in.clear();
+            auto [ec, n] =
+                co_await down_.read_into(asio::buffer(down_.in.space(), down_.in.space_size()));
             if (ec) {
-                asio::error_code ignored;
                 if (ec == asio::error::eof) {
-                    to.shutdown(asio::socket_base::shutdown_send, ignored);  // pass the half-close
+                    server.shutdown(asio::socket_base::shutdown_send, ignored);  // pass it on
                 } else {
-                    from.close(ignored);
-                    to.close(ignored);
+                    close_both();
                 }
                 co_return;
             }
-            auto [wec, w] = co_await asio::async_write(to, asio::buffer(buf.data(), n), use_tuple);
-            counter += n;
+            auto [wec, w] =
+                co_await asio::async_write(server, asio::buffer(down_.in.space(), n), use_tuple);
+            log_.bytes_in += n;
             if (wec) {
-                asio::error_code ignored;
-                from.close(ignored);
-                to.close(ignored);
+                close_both();
                 co_return;
             }
         }
     };
-    co_await (pump(client, server, down_.in, log_.bytes_in) &&
-              pump(server, client, up.buf, log_.bytes_out));
+    // Backend -> client.
+    auto downstream_pump = [&]() -> Task<void> {
+        pool.acquire(up.buf);
+        for (;;) {
+            up.buf.clear();
+            auto [ec, n] = co_await server.async_read_some(
+                asio::buffer(up.buf.space(), up.buf.space_size()), use_tuple);
+            if (ec) {
+                if (ec == asio::error::eof) {
+                    co_await down_.shutdown_send();  // pass the half-close
+                } else {
+                    close_both();
+                }
+                co_return;
+            }
+            auto wec = co_await down_.write(std::string_view(up.buf.space(), n),
+                                            std::chrono::milliseconds{0});
+            log_.bytes_out += n;
+            if (wec) {
+                close_both();
+                co_return;
+            }
+        }
+    };
+    co_await (upstream_pump() && downstream_pump());
     down_.worker.buffers.release(up.buf);
     down_.watchdog.watch(&down_.socket, nullptr);
 }

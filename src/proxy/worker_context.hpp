@@ -27,6 +27,10 @@ struct ListenerInfo {
     // TLS listeners: the context every worker's TlsSession starts from (built once at start-up,
     // immutable, shared); nullptr for plain listeners.
     std::shared_ptr<const net::TlsServerContext> tls;
+    // Plain listeners: answer every request with a 308 to https:// (port 443 is left out).
+    bool redirect_to_https = false;
+    std::uint16_t redirect_https_port = 443;
+    std::string hsts;  // TLS listeners: the Strict-Transport-Security value; "" = none
 };
 
 // The immutable, cross-worker part of a config snapshot.

@@ -84,8 +84,11 @@ int Server::run() {
             return 1;
         }
         for (const auto& ep : eps) {
-            specs.push_back(
-                {{l.name, l.address.to_string(), tls}, ep, l.backlog, l.max_connections});
+            specs.push_back({{l.name, l.address.to_string(), tls, l.redirect_to_https,
+                              l.redirect_https_port, l.hsts ? l.hsts->header_value() : ""},
+                             ep,
+                             l.backlog,
+                             l.max_connections});
         }
     }
 
@@ -132,8 +135,8 @@ int Server::run() {
         w->start();
     }
     for (const auto& s : specs) {
-        log::info("listening on http://{} (listener {}, {} worker{})", s.info.address, s.info.name,
-                  workers, workers == 1 ? "" : "s");
+        log::info("listening on {}://{} (listener {}, {} worker{})", s.info.tls ? "https" : "http",
+                  s.info.address, s.info.name, workers, workers == 1 ? "" : "s");
     }
     log::info("usher {} ready: {} route(s), {} cluster(s)", USHER_VERSION, cfg.routes.size(),
               cfg.clusters.size());

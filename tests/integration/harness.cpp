@@ -478,13 +478,14 @@ UsherProcess::UsherProcess(const std::string& config_yaml, std::vector<std::stri
         ::execv(argv[0], argv.data());
         ::_exit(127);
     }
-    // Wait for the "listening on http://127.0.0.1:PORT" line.
+    // Wait for the "listening on http(s)://127.0.0.1:PORT" line (the first listener's).
     auto deadline = Clock::now() + 15s;
     while (Clock::now() < deadline) {
         auto text = log();
-        auto pos = text.find("listening on http://");
+        auto pos = text.find("listening on http");  // http:// or https://
         if (pos != std::string::npos) {
-            auto colon = text.find(':', pos + 20);
+            auto colon = text.find("://", pos);
+            colon = text.find(':', colon + 3);
             port_ = std::atoi(text.c_str() + colon + 1);
             if (port_ > 0) {
                 break;
