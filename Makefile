@@ -1,6 +1,6 @@
 # The README's commands. Each installs what is missing first (scripts/install-deps is quiet when
 # nothing is), then builds with CMake + Ninja. The release binary is always build/usher.
-.PHONY: deps build debug asan fuzz test test-asan run format format-check bench clean
+.PHONY: deps build debug asan fuzz test test-asan test-tls run format format-check bench clean
 
 deps:
 	@scripts/install-deps
@@ -26,6 +26,11 @@ test: build
 
 test-asan: asan
 	@ctest --preset asan
+
+# testssl.sh scan of a TLS listener (about 2 minutes; not part of `make test`).
+test-tls: build
+	@scripts/install-deps tls
+	@scripts/test-tls
 
 run: build
 	@scripts/demo

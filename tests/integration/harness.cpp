@@ -649,6 +649,20 @@ CurlResult curl_request(const std::string& url, const CurlOptions& o) {
     if (o.http10) {
         curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_0);
     }
+    if (!o.ca_file.empty()) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
+    }
+    if (!o.client_cert.empty()) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, o.client_cert.c_str());
+        curl_easy_setopt(c, CURLOPT_SSLKEY, o.client_key.c_str());
+    }
+    curl_slist* resolve = nullptr;
+    for (const auto& entry : o.resolve) {
+        resolve = curl_slist_append(resolve, entry.c_str());
+    }
+    if (resolve != nullptr) {
+        curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
+    }
     if (o.method == "HEAD") {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (o.method != "GET" || !o.body.empty()) {
@@ -661,6 +675,7 @@ CurlResult curl_request(const std::string& url, const CurlOptions& o) {
     curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r.total_time);
     curl_slist_free_all(headers);
     curl_easy_cleanup(c);
+    curl_slist_free_all(resolve);
     return r;
 }
 
@@ -669,8 +684,18 @@ CurlClient::CurlClient() {
     handle_ = curl_easy_init();
 }
 
+CurlClient::CurlClient(std::string ca_file, std::vector<std::string> resolve) : CurlClient() {
+    ca_file_ = std::move(ca_file);
+    curl_slist* list = nullptr;
+    for (const auto& entry : resolve) {
+        list = curl_slist_append(list, entry.c_str());
+    }
+    resolve_ = list;
+}
+
 CurlClient::~CurlClient() {
     curl_easy_cleanup(static_cast<CURL*>(handle_));
+    curl_slist_free_all(static_cast<curl_slist*>(resolve_));
 }
 
 CurlResult CurlClient::get(const std::string& url) {
@@ -683,6 +708,12 @@ CurlResult CurlClient::get(const std::string& url) {
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (!ca_file_.empty()) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file_.c_str());
+    }
+    if (resolve_ != nullptr) {
+        curl_easy_setopt(c, CURLOPT_RESOLVE, static_cast<curl_slist*>(resolve_));
+    }
     r.curl_code = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     long n = 0;

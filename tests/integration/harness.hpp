@@ -151,6 +151,11 @@ struct CurlOptions {
     std::vector<std::string> headers;
     bool http10 = false;
     long timeout_ms = 10000;
+    // TLS (https:// URLs): CA bundle to verify the server with, optional client certificate, and
+    // CURLOPT_RESOLVE entries ("host:port:127.0.0.1") so certificate names can be used in URLs.
+    std::string ca_file;
+    std::string client_cert, client_key;
+    std::vector<std::string> resolve;
 };
 CurlResult curl_request(const std::string& url, const CurlOptions& options = {});
 
@@ -158,6 +163,8 @@ CurlResult curl_request(const std::string& url, const CurlOptions& options = {})
 class CurlClient {
   public:
     CurlClient();
+    // For https:// URLs: verify with `ca_file`, resolve names per `resolve` ("host:port:addr").
+    CurlClient(std::string ca_file, std::vector<std::string> resolve);
     ~CurlClient();
     CurlResult get(const std::string& url);
     long connects() const { return connects_; }  // new connections curl had to open
@@ -165,6 +172,8 @@ class CurlClient {
   private:
     void* handle_;
     long connects_ = 0;
+    std::string ca_file_;
+    void* resolve_ = nullptr;  // curl_slist*
 };
 
 }  // namespace usher::test
