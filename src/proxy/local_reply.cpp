@@ -78,6 +78,11 @@ void render_local_reply(const LocalReply& reply, std::string& out) {
         out.append(reply.allow);
         out.append("\r\n");
     }
+    if (!reply.hsts.empty()) {
+        out.append("Strict-Transport-Security: ");
+        out.append(reply.hsts);
+        out.append("\r\n");
+    }
     if (!reply.location.empty()) {
         out.append("Location: ");
         out.append(reply.location);

@@ -13,6 +13,7 @@ struct LocalReply {
     std::string_view content_type;  // with body
     std::string_view location;      // redirects
     std::string_view allow;         // 405: the Allow header
+    std::string_view hsts;          // TLS listeners: Strict-Transport-Security value
     std::string_view detail;        // short reason appended to the standard body ("bad chunk size")
     bool close = false;             // send Connection: close and close afterwards
     bool head_only = false;         // answer to HEAD: headers only

@@ -210,6 +210,7 @@ void ProxyHandler::finish_log() {
 
 Task<bool> ProxyHandler::reply(LocalReply r, std::string_view cause) {
     r.json = wants_json_;
+    r.hsts = down_.listener.hsts;  // RFC 6797: on every response over TLS
     r.close = r.close || !down_.request.keep_alive || down_.worker.draining;
     down_.out.clear();
     render_local_reply(r, down_.out);

@@ -578,10 +578,9 @@ TEST(Tls, HstsHeaderIsAddedAndReplacesTheBackends) {
     EXPECT_EQ(r.body, "body");
 }
 
-// docs/config.md: `hsts` "adds Strict-Transport-Security to responses"; RFC 6797 asks for it on
-// every HTTPS response. usher adds it to proxied responses only: its own answers (a `respond`
-// route, 404 no route) go out without it. Reported; enable once usher adds it there too.
-TEST(Tls, DISABLED_HstsHeaderIsOnUshersOwnResponsesToo) {
+// RFC 6797: Strict-Transport-Security on every HTTPS response, usher's own answers included (a
+// `respond` route, the 404 when no route matches).
+TEST(Tls, HstsHeaderIsOnUshersOwnResponsesToo) {
     REQUIRE_CERTS();
     auto backend = make_echo_backend();
     UsherProcess usher(tls_config(backend->address(), "",
