@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "core/log.hpp"
+#include "net/tls_client_context.hpp"
 #include "proxy/forward_headers.hpp"
 #include "proxy/router.hpp"
 
@@ -130,12 +131,27 @@ struct ProxyHandler::Upstream {
             co_return asio::error::no_buffer_space;
         }
         down.watchdog.arm_until(deadline, cause);
-        auto [ec, n] =
-            co_await conn->socket.async_read_some(asio::buffer(space, buf.space_size()), use_tuple);
+        auto [ec, n] = co_await read_into(asio::buffer(space, buf.space_size()));
         down.watchdog.disarm();
         if (!ec) {
             buf.commit(n);
         }
+        co_return ec;
+    }
+    // One read without a deadline, through TLS when the cluster speaks it.
+    Task<std::pair<asio::error_code, std::size_t>> read_into(asio::mutable_buffer b) {
+        if (conn->tls) {
+            co_return co_await conn->tls->read_some(b);
+        }
+        auto [ec, n] = co_await conn->socket.async_read_some(b, use_tuple);
+        co_return std::pair{ec, n};
+    }
+    template <std::size_t N>
+    Task<asio::error_code> write_all(std::array<asio::const_buffer, N> bufs) {
+        if (conn->tls) {
+            co_return co_await conn->tls->write(std::span<const asio::const_buffer>(bufs));
+        }
+        auto [ec, n] = co_await asio::async_write(conn->socket, bufs, use_tuple);
         co_return ec;
     }
 
@@ -143,7 +159,7 @@ struct ProxyHandler::Upstream {
     Task<asio::error_code> write(Downstream& down, std::array<asio::const_buffer, N> bufs,
                                  std::chrono::milliseconds timeout) {
         down.watchdog.arm(timeout, TimeoutCause::upstream_idle);
-        auto [ec, n] = co_await asio::async_write(conn->socket, bufs, use_tuple);
+        auto ec = co_await write_all(bufs);
         down.watchdog.disarm();
         co_return ec;
     }
@@ -513,12 +529,22 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
             down_.watchdog.arm(timeouts_.connect, TimeoutCause::connect);
             auto connect_start = Clock::now();
             auto [ec] = co_await up.conn->socket.async_connect(ep->address, use_tuple);
+            bool tls_failed = false;
+            if (!ec && cluster.tls() != nullptr) {
+                // TLS to the backend: the handshake is part of connecting (same timeout).
+                // SNI and the verified name: the cluster's server_name, else the endpoint's host.
+                up.conn->tls = std::make_unique<net::TlsSession>(
+                    up.conn->socket, *cluster.tls(), cluster.tls()->peer_name(ep->label));
+                ec = co_await up.conn->tls->handshake();
+                tls_failed = static_cast<bool>(ec);
+            }
             down_.watchdog.disarm();
             cluster.end_connect();
             if (ec) {
                 const auto fired = down_.watchdog.fired();
                 bool timed_out = fired != TimeoutCause::none;
-                log::warn("upstream {} ({}): connect failed: {}", ep->label, cluster.name(),
+                log::warn("upstream {} ({}): {} failed: {}", ep->label, cluster.name(),
+                          tls_failed ? "TLS handshake" : "connect",
                           timed_out ? std::string("timed out") : ec.message());
                 cluster.report(*ep, AttemptResult::connect_failure);
                 tried.add(ep->index);
@@ -527,7 +553,9 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                     co_return co_await fail(504, "total_timeout");
                 }
                 fail_status = timed_out ? 503 : 502;
-                fail_cause = timed_out ? "upstream_connect_timeout" : "upstream_connect_failed";
+                fail_cause = timed_out    ? "upstream_connect_timeout"
+                             : tls_failed ? "upstream_tls_failed"
+                                          : "upstream_connect_failed";
                 if (!may_retry(AttemptResult::connect_failure)) {
                     co_return co_await fail(fail_status, fail_cause);
                 }
@@ -1032,7 +1060,7 @@ Task<void> ProxyHandler::tunnel(Upstream& up) {
     asio::error_code ignored;
     // Bytes already read on either side go first.
     if (!down_.in.empty()) {
-        auto [ec, n] = co_await asio::async_write(server, asio::buffer(down_.in.view()), use_tuple);
+        auto ec = co_await up.write_all(std::array{cbuf(down_.in.view())});
         down_.in.consume(down_.in.size());
         if (ec) {
             co_return;
@@ -1059,14 +1087,16 @@ Task<void> ProxyHandler::tunnel(Upstream& up) {
                 co_await down_.read_into(asio::buffer(down_.in.space(), down_.in.space_size()));
             if (ec) {
                 if (ec == asio::error::eof) {
+                    if (up.conn->tls) {
+                        co_await up.conn->tls->shutdown();
+                    }
                     server.shutdown(asio::socket_base::shutdown_send, ignored);  // pass it on
                 } else {
                     close_both();
                 }
                 co_return;
             }
-            auto [wec, w] =
-                co_await asio::async_write(server, asio::buffer(down_.in.space(), n), use_tuple);
+            auto wec = co_await up.write_all(std::array{asio::const_buffer(down_.in.space(), n)});
             log_.bytes_in += n;
             if (wec) {
                 close_both();
@@ -1079,8 +1109,7 @@ Task<void> ProxyHandler::tunnel(Upstream& up) {
         pool.acquire(up.buf);
         for (;;) {
             up.buf.clear();
-            auto [ec, n] = co_await server.async_read_some(
-                asio::buffer(up.buf.space(), up.buf.space_size()), use_tuple);
+            auto [ec, n] = co_await up.read_into(asio::buffer(up.buf.space(), up.buf.space_size()));
             if (ec) {
                 if (ec == asio::error::eof) {
                     co_await down_.shutdown_send();  // pass the half-close

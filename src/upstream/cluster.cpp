@@ -70,6 +70,7 @@ Cluster::Cluster(const config::Cluster& cfg, const SharedCluster& shared, std::s
               reinterpret_cast<std::uintptr_t>(this))),
       balancer_(make_balancer(cfg, endpoints_)),
       circuit_(shared.circuit),
+      tls_(shared.tls),
       worker_(worker),
       slow_start_ns_(to_ns(cfg.slow_start)) {}
 

@@ -13,6 +13,10 @@
 #include "upstream/load_balancer.hpp"
 #include "upstream/shared_cluster.hpp"
 
+namespace usher::net {
+class TlsClientContext;
+}
+
 namespace usher::upstream {
 
 // How one attempt ended, as passive health and the counters see it.
@@ -39,6 +43,8 @@ class Cluster {
     const config::BalancerOptions& balancer_options() const noexcept { return balancer_options_; }
     LoadBalancer& balancer() noexcept { return *balancer_; }
     Random& random() noexcept { return random_; }
+    // The cluster's TLS client context (every endpoint speaks TLS), or nullptr for plain TCP.
+    const net::TlsClientContext* tls() const noexcept { return tls_.get(); }
 
     // The endpoint for this attempt (see LoadBalancer::pick), or nullptr. Endpoints in their
     // slow-start window are accepted with a probability that ramps with their age (otherwise
@@ -101,6 +107,7 @@ class Cluster {
     Random random_;
     std::unique_ptr<LoadBalancer> balancer_;
     std::shared_ptr<CircuitCounters> circuit_;
+    std::shared_ptr<const net::TlsClientContext> tls_;
     std::size_t worker_;
     std::int64_t slow_start_ns_;
     std::uint64_t active_requests_ = 0;  // this worker (retry budget)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/asio.hpp"
+#include "net/tls_session.hpp"
 #include "upstream/health.hpp"
 
 namespace usher::upstream {
@@ -22,6 +23,7 @@ struct Connection {
     Connection& operator=(const Connection&) = delete;
 
     TcpSocket socket;
+    std::unique_ptr<net::TlsSession> tls;  // TLS clusters (declared after the socket it uses)
     Endpoint* endpoint;
     std::uint64_t requests = 0;  // requests sent on this connection
     std::chrono::steady_clock::time_point idle_since{};

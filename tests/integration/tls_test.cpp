@@ -736,4 +736,89 @@ TEST(Tls, CheckRejectsAKeyThatDoesNotMatchItsCertificate) {
 }
 
 }  // namespace
+
+// ---- TLS to backends -------------------------------------------------------------------------
+// The backend is a second usher with a TLS listener (certificate a.test) answering directly.
+
+namespace {
+
+std::unique_ptr<UsherProcess> tls_backend(const std::string& body) {
+    const auto& c = Certs::get();
+    return std::make_unique<UsherProcess>(
+        "workers: 1\nlisteners:\n  - address: \"{LISTEN}\"\n    tls:\n      certificates:\n"
+        "        - {cert: " +
+        c.file("a.pem") + ", key: " + c.file("a.key") +
+        "}\nroutes:\n  - match: {path: {prefix: /}}\n    respond: {status: 200, body: \"" + body +
+        "\"}\n");
+}
+
+// A plain front usher whose cluster reaches `backend_port` over TLS with `tls` settings.
+std::string front_config(int backend_port, const std::string& tls) {
+    return "workers: 1\nlisteners: [{address: \"{LISTEN}\"}]\nclusters:\n  app:\n    endpoints: "
+           "[\"https://127.0.0.1:" +
+           std::to_string(backend_port) + "\"]\n    tls: " + tls + "\n";
+}
+
+}  // namespace
+
+TEST(UpstreamTls, VerifiedBackendAnswersThroughUsher) {
+    REQUIRE_CERTS();
+    auto backend = tls_backend("over-tls");
+    ASSERT_TRUE(backend->started()) << backend->log();
+    UsherProcess front(front_config(
+        backend->port(), "{ca_file: " + Certs::get().file("a.pem") + ", server_name: a.test}"));
+    ASSERT_TRUE(front.started()) << front.log();
+    CurlClient client;
+    for (int i = 0; i < 5; ++i) {
+        auto r = client.get(front.url("/x"));
+        ASSERT_EQ(r.status, 200) << front.log();
+        EXPECT_EQ(r.body, "over-tls");
+    }
+}
+
+TEST(UpstreamTls, WrongCaOrNameIsA502AndNothingIsSent) {
+    REQUIRE_CERTS();
+    auto backend = tls_backend("secret");
+    ASSERT_TRUE(backend->started()) << backend->log();
+    // A CA that did not sign the backend's certificate.
+    UsherProcess wrong_ca(front_config(
+        backend->port(), "{ca_file: " + Certs::get().file("other.pem") + ", server_name: a.test}"));
+    ASSERT_TRUE(wrong_ca.started()) << wrong_ca.log();
+    auto r = curl_request(wrong_ca.url("/"));
+    EXPECT_EQ(r.status, 502);
+    EXPECT_EQ(r.body.find("secret"), std::string::npos);
+    EXPECT_NE(wrong_ca.log().find("TLS handshake failed"), std::string::npos) << wrong_ca.log();
+    // The right CA but a name the certificate does not carry.
+    UsherProcess wrong_name(front_config(
+        backend->port(), "{ca_file: " + Certs::get().file("a.pem") + ", server_name: b.test}"));
+    ASSERT_TRUE(wrong_name.started()) << wrong_name.log();
+    EXPECT_EQ(curl_request(wrong_name.url("/")).status, 502);
+}
+
+TEST(UpstreamTls, VerifyFalseAcceptsAnUntrustedBackend) {
+    REQUIRE_CERTS();
+    auto backend = tls_backend("trusting");
+    ASSERT_TRUE(backend->started()) << backend->log();
+    UsherProcess front(front_config(backend->port(), "{verify: false}"));
+    ASSERT_TRUE(front.started()) << front.log();
+    auto r = curl_request(front.url("/"));
+    EXPECT_EQ(r.status, 200) << front.log();
+    EXPECT_EQ(r.body, "trusting");
+}
+
+TEST(UpstreamTls, PlainBackendBehindATlsClusterFailsCleanly) {
+    REQUIRE_CERTS();
+    FakeBackend plain(FakeBackend::responder(200, "plain"));
+    UsherProcess front(front_config(plain.port(), "{verify: false}") +
+                       "timeouts: {connect: 500ms}\n");
+    ASSERT_TRUE(front.started()) << front.log();
+    // A backend that does not speak TLS: the handshake fails (502) or times out (503).
+    auto r = curl_request(front.url("/"));
+    EXPECT_TRUE(r.status == 502 || r.status == 503) << r.status;
+    EXPECT_EQ(r.body.find("plain"), std::string::npos);
+    // usher stays up and answers the next request the same way.
+    auto again = curl_request(front.url("/"));
+    EXPECT_TRUE(again.status == 502 || again.status == 503) << again.status;
+}
+
 }  // namespace usher::test
