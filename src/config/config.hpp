@@ -261,6 +261,19 @@ struct RetryBudget {
     std::uint64_t min_retries = limits::kRetryBudgetMinRetries;
 };
 
+// `clusters.<name>.tls`, or https:// endpoints: TLS to every endpoint of the cluster
+// (docs/config.md, "Clusters over TLS"). Paths are resolved like a listener's; whether the files
+// hold usable certificates is checked by net::check_tls_config / TlsClientContext::build.
+struct UpstreamTls {
+    bool enabled = true;
+    std::string ca_file;      // PEM CA bundle the backends' certificates are verified against;
+                              // "" = the system store
+    bool verify = true;       // false: any certificate is accepted (logged as a warning)
+    std::string server_name;  // SNI and the name verified; "" = each endpoint's host
+    std::string client_cert;  // PEM chain presented to backends that require mTLS; "" = none
+    std::string client_key;   // its key (set together with client_cert)
+};
+
 struct Cluster {
     std::string name;
     std::vector<Endpoint> endpoints;
@@ -274,6 +287,7 @@ struct Cluster {
     CircuitBreaker circuit_breaker;
     RetryBudget retry_budget;
     Duration resolve_interval = limits::kResolveInterval;  // DNS re-resolution of hostnames
+    std::optional<UpstreamTls> tls;  // set: TLS to the endpoints (https:// or a `tls` key)
 };
 
 struct ProxyOptions {

@@ -38,10 +38,17 @@ const std::vector<std::string> kListenerKeys{"address",
                                              "redirect_to_https",
                                              "redirect_https_port",
                                              "hsts"};
-const std::vector<std::string> kClusterKeys{"endpoints",       "balancer",          "pool",
-                                            "health_check",    "outlier_detection", "panic",
-                                            "slow_start",      "circuit_breaker",   "retry_budget",
-                                            "resolve_interval"};
+const std::vector<std::string> kClusterKeys{"endpoints",
+                                            "balancer",
+                                            "pool",
+                                            "health_check",
+                                            "outlier_detection",
+                                            "panic",
+                                            "slow_start",
+                                            "circuit_breaker",
+                                            "retry_budget",
+                                            "resolve_interval",
+                                            "tls"};
 const std::vector<std::string> kEndpointKeys{"address", "weight", "drain"};
 const std::vector<std::string> kHealthCheckKeys{"type",
                                                 "path",
@@ -304,9 +311,11 @@ class Loader {
             if (!r_.mapping(value, kClusterKeys)) {
                 continue;
             }
+            std::optional<Field> plain_http;  // the first http:// endpoint, if any
             if (const auto e = r_.require(value, "endpoints")) {
-                read_endpoints(*e, cluster);
+                plain_http = read_endpoints(*e, cluster);
             }
+            detail::read_cluster_tls(r_, value, source_, plain_http, cluster);
             if (const auto b = r_.get(value, "balancer")) {
                 detail::read_balancer(r_, *b, cluster);
             }
@@ -321,15 +330,20 @@ class Loader {
         }
     }
 
-    void read_endpoints(const Field& f, Cluster& cluster) {
+    // Reads the endpoints; an https:// endpoint turns TLS on for the cluster (cluster.tls).
+    // http:// and https:// in one cluster is an error on the endpoint that differs from the
+    // first. Returns the first http:// endpoint's field (a `tls` key conflicts with it).
+    std::optional<Field> read_endpoints(const Field& f, Cluster& cluster) {
         const auto items = r_.list(f);
         if (!items) {
-            return;
+            return std::nullopt;
         }
         if (items->empty()) {
             r_.error(f, "a cluster needs at least one endpoint");
-            return;
+            return std::nullopt;
         }
+        std::optional<Field> first_http;
+        std::optional<std::pair<EndpointScheme, std::string>> first_scheme;
         for (const Field& item : *items) {
             Endpoint e;
             std::optional<Field> address;
@@ -357,13 +371,39 @@ class Loader {
             }
             if (const auto s = r_.string(*address)) {
                 std::string why;
-                if (const auto a = parse_endpoint_address(*s, &why)) {
+                EndpointScheme scheme = EndpointScheme::none;
+                if (const auto a = parse_endpoint_address(*s, &why, &scheme)) {
                     e.address = *a;
+                    check_scheme(*address, *s, scheme, first_scheme, cluster);
+                    if (scheme == EndpointScheme::http && !first_http) {
+                        first_http = *address;
+                    }
                 } else {
                     r_.error(*address, why);
                 }
             }
             cluster.endpoints.push_back(e);
+        }
+        return first_http;
+    }
+
+    void check_scheme(const Field& at, const std::string& text, EndpointScheme scheme,
+                      std::optional<std::pair<EndpointScheme, std::string>>& first,
+                      Cluster& cluster) {
+        if (scheme == EndpointScheme::none) {
+            return;
+        }
+        if (scheme == EndpointScheme::https && !cluster.tls) {
+            cluster.tls.emplace();
+        }
+        if (!first) {
+            first.emplace(scheme, text);
+        } else if (first->first != scheme) {
+            r_.error(at, "endpoint \"" + text + "\" mixes " +
+                             (scheme == EndpointScheme::https ? "https:// with http://"
+                                                              : "http:// with https://") +
+                             " (\"" + first->second +
+                             "\"): a cluster's endpoints are all plain HTTP or all TLS");
         }
     }
 

@@ -180,19 +180,24 @@ std::optional<SocketAddress> parse_socket_address(std::string_view text, bool fo
     return out;
 }
 
-std::optional<SocketAddress> parse_endpoint_address(std::string_view text, std::string* error) {
+std::optional<SocketAddress> parse_endpoint_address(std::string_view text, std::string* error,
+                                                    EndpointScheme* scheme_out) {
     const auto scheme_end = text.find("://");
     if (scheme_end == std::string_view::npos) {
+        if (scheme_out != nullptr) {
+            *scheme_out = EndpointScheme::none;
+        }
         return parse_socket_address(text, false, error);
     }
     const std::string scheme = lower(text.substr(0, scheme_end));
-    if (scheme == "https") {
-        fail(error, "TLS to backends is not supported yet (use http://)");
+    if (scheme != "http" && scheme != "https") {
+        fail(error,
+             "unsupported scheme " + quoted(scheme) + " (use http://, https:// or host:port)");
         return std::nullopt;
     }
-    if (scheme != "http") {
-        fail(error, "unsupported scheme " + quoted(scheme) + " (use http:// or host:port)");
-        return std::nullopt;
+    const bool tls = scheme == "https";
+    if (scheme_out != nullptr) {
+        *scheme_out = tls ? EndpointScheme::https : EndpointScheme::http;
     }
     std::string_view rest = text.substr(scheme_end + 3);
     if (!rest.empty() && rest.back() == '/') {
@@ -206,7 +211,7 @@ std::optional<SocketAddress> parse_endpoint_address(std::string_view text, std::
                               ? rest.find(':') != std::string_view::npos
                               : rest.find("]:") != std::string_view::npos;
     if (!has_port) {
-        return parse_socket_address(std::string(rest) + ":80", false, error);
+        return parse_socket_address(std::string(rest) + (tls ? ":443" : ":80"), false, error);
     }
     return parse_socket_address(rest, false, error);
 }

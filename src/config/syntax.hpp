@@ -17,9 +17,14 @@ namespace usher::config {
 std::optional<SocketAddress> parse_socket_address(std::string_view text, bool for_listener,
                                                   std::string* error);
 
-// An upstream endpoint: "host:port" or "http://host:port" (port 80 if omitted, one trailing "/"
-// allowed). "https://" is rejected until TLS to backends exists.
-std::optional<SocketAddress> parse_endpoint_address(std::string_view text, std::string* error);
+// Which scheme an endpoint was written with ("host:port" has none).
+enum class EndpointScheme { none, http, https };
+
+// An upstream endpoint: "host:port", "http://host:port" (port 80 if omitted) or
+// "https://host:port" (port 443 if omitted); one trailing "/" allowed. The scheme is stored in
+// *scheme when given (https:// turns TLS on for the cluster; the loader checks consistency).
+std::optional<SocketAddress> parse_endpoint_address(std::string_view text, std::string* error,
+                                                    EndpointScheme* scheme = nullptr);
 
 // "10.0.0.0/8", "fd00::/8", or a bare address (a /32 or /128). Returns the canonical form
 // "address/length". Host bits set below the prefix are an error (with the intended network).

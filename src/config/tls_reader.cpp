@@ -6,6 +6,8 @@
 #include <optional>
 #include <string_view>
 
+#include "config/syntax.hpp"
+
 namespace usher::config::detail {
 namespace {
 
@@ -13,6 +15,8 @@ const std::vector<std::string> kTlsKeys{"certificates",   "min_version", "alpn",
                                         "client_ca",      "client_auth", "handshake_timeout",
                                         "session_tickets"};
 const std::vector<std::string> kCertificateKeys{"cert", "key", "ocsp"};
+const std::vector<std::string> kUpstreamTlsKeys{"ca_file", "verify", "server_name", "client_cert",
+                                                "client_key"};
 const std::vector<std::string> kHstsKeys{"max_age", "include_subdomains", "preload"};
 
 constexpr std::uint64_t kSecondsPerDay = 24 * 3600;
@@ -191,7 +195,63 @@ void read_hsts(Reader& r, const Field& f, Hsts& hsts) {
     }
 }
 
+void read_upstream_tls(Reader& r, const Field& f, const std::string& source, UpstreamTls& tls) {
+    if (!f.node.IsMap()) {
+        r.error(f, "expected a mapping (ca_file, verify, server_name, client_cert, client_key)");
+        return;
+    }
+    if (!r.mapping(f, kUpstreamTlsKeys)) {
+        return;
+    }
+    if (const auto v = r.get(f, "ca_file")) {
+        tls.ca_file = read_path(r, *v, source).value_or("");
+    }
+    if (const auto v = r.get(f, "verify")) {
+        tls.verify = r.boolean(*v).value_or(tls.verify);
+    }
+    if (const auto v = r.get(f, "server_name")) {
+        if (const auto name = r.string(*v)) {
+            if (is_valid_hostname(*name)) {
+                tls.server_name = *name;
+            } else {
+                r.error(*v, "invalid server name \"" + *name +
+                                "\" (expected a host name or an IP address)");
+            }
+        }
+    }
+    const auto cert = r.get(f, "client_cert");
+    const auto key = r.get(f, "client_key");
+    if (cert) {
+        tls.client_cert = read_path(r, *cert, source).value_or("");
+    }
+    if (key) {
+        tls.client_key = read_path(r, *key, source).value_or("");
+    }
+    if (cert && !key) {
+        r.error(*cert, "client_cert needs client_key (the certificate's private key)");
+    } else if (key && !cert) {
+        r.error(*key, "client_key needs client_cert");
+    }
+}
+
 }  // namespace
+
+void read_cluster_tls(Reader& r, const Field& cluster_field, const std::string& source,
+                      const std::optional<Field>& plain_http, Cluster& cluster) {
+    const auto f = r.get(cluster_field, "tls");
+    if (!f) {
+        return;
+    }
+    if (!cluster.tls) {
+        cluster.tls.emplace();
+    }
+    read_upstream_tls(r, *f, source, *cluster.tls);
+    if (plain_http) {
+        r.error(*plain_http, "endpoint \"" + plain_http->node.Scalar() +
+                                 "\" is plain HTTP but the cluster has tls (use https:// or "
+                                 "host:port)");
+    }
+}
 
 const std::vector<std::string>& supported_alpn() {
     static const std::vector<std::string> names{"http/1.1"};  // "h2" joins with HTTP/2

@@ -19,6 +19,8 @@
 #include <optional>
 #include <sstream>
 
+#include "net/tls_client_context.hpp"
+
 namespace usher::net {
 namespace {
 
@@ -596,6 +598,14 @@ std::vector<std::string> check_tls_config(const config::Config& config) {
         }
         for (auto& e : TlsServerContext::build(*listener.tls).errors) {
             errors.push_back("listener " + listener.name + ": " + e);
+        }
+    }
+    for (const auto& [name, cluster] : config.clusters) {
+        if (!cluster.tls) {
+            continue;
+        }
+        for (auto& e : TlsClientContext::build(*cluster.tls).errors) {
+            errors.push_back("cluster " + name + ": " + e);
         }
     }
     return errors;

@@ -70,9 +70,10 @@ struct TlsServerContext::Built {
     std::vector<std::string> errors;
 };
 
-// `usher check` and start-up: builds the context of every TLS listener and returns one message
-// per problem, each prefixed with the listener ("listener web: /etc/usher/a.pem: certificate
-// expired on 2024-01-01 00:00:00 UTC"). Empty = all good.
+// `usher check` and start-up: builds the context of every TLS listener and every TLS cluster
+// (TlsClientContext) and returns one message per problem, each prefixed with the listener or
+// cluster ("listener web: /etc/usher/a.pem: certificate expired on 2024-01-01 00:00:00 UTC",
+// "cluster api: /etc/usher/ca.pem: cannot read: No such file or directory"). Empty = all good.
 std::vector<std::string> check_tls_config(const config::Config& config);
 
 }  // namespace usher::net

@@ -1,14 +1,18 @@
 #include "net/tls_session.hpp"
 
+#include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
+#include "net/tls_client_context.hpp"
 #include "net/tls_context.hpp"
 
 namespace usher::net {
@@ -23,6 +27,10 @@ class TlsCategory final : public std::error_category {
   public:
     const char* name() const noexcept override { return "tls"; }
     std::string message(int code) const override {
+        if (code < 0) {  // a certificate verification result (client role), negated
+            return std::string("certificate verify failed: ") +
+                   X509_verify_cert_error_string(-static_cast<long>(code));
+        }
         char buf[256];
         ERR_error_string_n(static_cast<unsigned long>(code), buf, sizeof buf);
         const char* reason = ERR_reason_error_string(static_cast<unsigned long>(code));
@@ -106,13 +114,11 @@ const std::error_category& tls_category() noexcept {
 }
 
 struct TlsSession::Impl {
-    Impl(TcpSocket& s, const TlsServerContext& context)
-        : socket(s), ssl(SSL_new(context.native_handle())) {
+    Impl(TcpSocket& s, SSL_CTX* ctx) : socket(s), ssl(SSL_new(ctx)) {
         ref.fd = socket.native_handle();
         BIO* bio = BIO_new(socket_method());
         BIO_set_data(bio, &ref);
         SSL_set_bio(ssl, bio, bio);  // one BIO for both directions; the SSL owns it
-        SSL_set_accept_state(ssl);
     }
     ~Impl() { SSL_free(ssl); }
 
@@ -187,16 +193,65 @@ struct TlsSession::Impl {
     SSL* ssl;
     SocketRef ref;
     std::string subject;
+    const TlsClientContext* client = nullptr;  // client role: its session cache
+    std::string cache_key;                     // client role: "name@address:port"
 };
 
 TlsSession::TlsSession(TcpSocket& socket, const TlsServerContext& context)
-    : impl_(std::make_unique<Impl>(socket, context)) {}
+    : impl_(std::make_unique<Impl>(socket, context.native_handle())) {
+    SSL_set_accept_state(impl_->ssl);
+}
+
+TlsSession::TlsSession(TcpSocket& socket, const TlsClientContext& context, std::string_view host)
+    : impl_(std::make_unique<Impl>(socket, context.native_handle())) {
+    Impl& s = *impl_;
+    s.client = &context;
+    SSL_set_connect_state(s.ssl);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    const std::string name(host);
+    std::array<unsigned char, 16> addr{};
+    const bool ip = inet_pton(AF_INET, name.c_str(), addr.data()) == 1 ||
+                    inet_pton(AF_INET6, name.c_str(), addr.data()) == 1;
+    if (!ip && !name.empty()) {
+        // SSL_set_tlsext_host_name, without its old-style cast. RFC 6066: no SNI for IP literals.
+        SSL_ctrl(s.ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(name.c_str()));
+    }
+    if (context.config().verify) {
+        if (ip) {
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s.ssl), name.c_str());
+        } else {
+            SSL_set_hostflags(s.ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            SSL_set1_host(s.ssl, name.c_str());
+        }
+    }
+    // Resumption: the last session of this name at this address.
+    asio::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    s.cache_key =
+        name + "@" +
+        (ec ? std::string() : remote.address().to_string() + ":" + std::to_string(remote.port()));
+    SSL_set_ex_data(s.ssl, 0, &s.cache_key);  // SSL_set_app_data: for on_new_session
+    if (SSL_SESSION* cached = context.session(s.cache_key)) {
+        SSL_set_session(s.ssl, cached);
+        SSL_SESSION_free(cached);
+    }
+}
 
 TlsSession::~TlsSession() = default;
 
 Task<asio::error_code> TlsSession::handshake() {
     Impl& s = *impl_;
-    const auto ec = co_await s.drive([&s] { return SSL_do_handshake(s.ssl); });
+    auto ec = co_await s.drive([&s] { return SSL_do_handshake(s.ssl); });
+    if (ec && s.client != nullptr) {
+        s.client->forget(s.cache_key);
+        const long verify = SSL_get_verify_result(s.ssl);
+        if (verify != X509_V_OK && ec.category() == tls_category()) {
+            ec = asio::error_code(-static_cast<int>(verify), tls_category());
+        }
+    }
     if (!ec && SSL_get_verify_result(s.ssl) == X509_V_OK) {
         if (X509* peer = SSL_get0_peer_certificate(s.ssl)) {
             s.subject = rfc2253(X509_get_subject_name(peer));

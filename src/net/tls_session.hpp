@@ -1,7 +1,8 @@
 #pragma once
-// TlsSession: the server side of one TLS connection over a client's TcpSocket, for the proxy's
-// connection coroutine. Built after accept with the listener's TlsServerContext; the socket and
-// the context must outlive the session (the proxy owns both for the connection's lifetime).
+// TlsSession: one TLS connection over a TcpSocket, for the proxy's connection coroutines.
+// Server role: built after accept with the listener's TlsServerContext. Client role (TLS to a
+// backend): built after connect with the cluster's TlsClientContext and the name to verify. The
+// socket and the context must outlive the session (their owner holds both for its lifetime).
 //
 // OpenSSL reads and writes the socket itself (non-blocking, MSG_NOSIGNAL); when it needs more
 // bytes or buffer space the session awaits socket readiness (async_wait), so:
@@ -13,7 +14,9 @@
 //
 // Errors are values: asio::error::eof for a clean close (close_notify, or the peer closing the
 // TCP connection between records), asio::error::operation_aborted on cancellation, system
-// errors as such, and TLS protocol failures in tls_category() (message: OpenSSL's reason).
+// errors as such, and TLS protocol failures in tls_category() (message: OpenSSL's reason; a
+// backend certificate that fails verification: "certificate verify failed: <why>", e.g.
+// "certificate verify failed: hostname mismatch").
 // One operation of each direction at a time (a read may run while a write is pending).
 #include <cstddef>
 #include <memory>
@@ -27,6 +30,7 @@
 
 namespace usher::net {
 
+class TlsClientContext;
 class TlsServerContext;
 
 // Category of TLS protocol errors (handshake failure, bad record, certificate refused...).
@@ -34,13 +38,20 @@ const std::error_category& tls_category() noexcept;
 
 class TlsSession {
   public:
+    // Server role.
     TlsSession(TcpSocket& socket, const TlsServerContext& context);
+    // Client role, on a connected socket. `host`: the name sent as SNI and verified against the
+    // backend's certificate (context.peer_name(endpoint)); an IPv4/IPv6 literal is verified as
+    // an IP address and sends no SNI. Must not be empty when the context verifies. A session
+    // cached for this name and remote address is offered for resumption.
+    TlsSession(TcpSocket& socket, const TlsClientContext& context, std::string_view host);
     ~TlsSession();
     TlsSession(const TlsSession&) = delete;
     TlsSession& operator=(const TlsSession&) = delete;
 
-    // Runs the server handshake. The caller bounds it (listener tls.handshake_timeout) with its
-    // watchdog. After success the accessors below are valid.
+    // Runs the server (or client) handshake. The caller bounds it (listener
+    // tls.handshake_timeout, or the connect timeout to a backend) with its watchdog. After
+    // success the accessors below are valid.
     Task<asio::error_code> handshake();
 
     // Reads some decrypted bytes (at least one unless `buffer` is empty). eof = the client closed.
@@ -65,7 +76,7 @@ class TlsSession {
     std::string_view cipher() const noexcept;       // "TLS_AES_128_GCM_SHA256"
     bool resumed() const noexcept;                  // session resumed (ticket or cache)
     // Verified client certificate subject, one line RFC 2253 ("CN=alice,O=Example"); "" when the
-    // client sent none (mTLS off or optional).
+    // client sent none (mTLS off or optional). Client role: the backend certificate's subject.
     const std::string& peer_subject() const noexcept;
 
   private:

@@ -6,6 +6,7 @@
 
 #include "core/log.hpp"
 #include "net/listener.hpp"
+#include "net/tls_client_context.hpp"
 #include "net/tls_context.hpp"
 #include "server/worker.hpp"
 #include "upstream/dns_refresher.hpp"
@@ -23,6 +24,21 @@ proxy::SnapshotPtr build_snapshot(config::ConfigPtr config, unsigned workers) {
         }
     }
     for (const auto& [name, cluster] : config->clusters) {
+        if (cluster.tls) {  // one client context per TLS cluster, shared by every worker
+            auto built = net::TlsClientContext::build(*cluster.tls);
+            if (!built.context) {
+                std::string all;
+                for (const auto& e : built.errors) {
+                    all += (all.empty() ? "cluster " + name + ": " : "; ") + e;
+                }
+                throw std::runtime_error(all);
+            }
+            if (!cluster.tls->verify) {
+                log::warn("cluster {}: tls verify is off: backend certificates are not checked",
+                          name);
+            }
+            snap->clusters[name].tls = std::move(built.context);
+        }
         auto& shared = snap->clusters[name].endpoints;
         for (const auto& ep : cluster.endpoints) {
             for (const auto& addr : net::resolve(ep.address)) {
@@ -110,7 +126,8 @@ int Server::run() {
     upstream::HealthChecker checker;
     for (const auto& [name, cluster] : cfg.clusters) {
         if (cluster.health_check) {
-            checker.add_cluster(name, *cluster.health_check, snapshot->clusters.at(name).endpoints);
+            const auto& shared = snapshot->clusters.at(name);
+            checker.add_cluster(name, *cluster.health_check, shared.endpoints, shared.tls);
         }
     }
     // DNS: endpoint hostnames are re-resolved on the checker's thread; a changed address set

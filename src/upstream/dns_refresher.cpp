@@ -173,6 +173,7 @@ Task<bool> DnsRefresher::refresh(const std::string& name) {
     auto next = std::make_shared<SharedCluster>();
     next->endpoints = diff.endpoints;
     next->circuit = before->circuit;
+    next->tls = before->tls;
     w.current = next;
     // One line per changed hostname: "dns: cluster api: localhost:8080 now 127.0.0.1:8080,
     // [::1]:8080 (added 1, removed 0)".

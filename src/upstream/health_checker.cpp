@@ -6,6 +6,8 @@
 
 #include "core/log.hpp"
 #include "http/h1/parser.hpp"
+#include "net/tls_client_context.hpp"
+#include "net/tls_session.hpp"
 
 namespace usher::upstream {
 
@@ -22,13 +24,37 @@ bool status_expected(const config::HealthCheck& check, std::uint16_t status) {
     return false;
 }
 
+// The bytes of an HTTP check: the plain socket, or a client TLS session over it.
+struct CheckStream {
+    TcpSocket& socket;
+    net::TlsSession* tls = nullptr;
+
+    Task<asio::error_code> write(const std::string& data) {
+        if (tls != nullptr) {
+            const asio::const_buffer b(data.data(), data.size());
+            co_return co_await tls->write(std::span(&b, 1));
+        }
+        auto [ec, n] = co_await asio::async_write(socket, asio::buffer(data), use_tuple);
+        (void)n;
+        co_return ec;
+    }
+
+    Task<std::pair<asio::error_code, std::size_t>> read_some(asio::mutable_buffer buffer) {
+        if (tls != nullptr) {
+            co_return co_await tls->read_some(buffer);
+        }
+        auto [ec, n] = co_await socket.async_read_some(buffer, use_tuple);
+        co_return std::pair{ec, n};
+    }
+};
+
 // Reads the response of an HTTP check (the request asked for Connection: close) and judges it.
-Task<CheckResult> http_exchange(TcpSocket& socket, const config::HealthCheck& check,
+Task<CheckResult> http_exchange(CheckStream& stream, const config::HealthCheck& check,
                                 const SharedEndpoint& endpoint) {
     std::string request = check.method + " " + check.path + " HTTP/1.1\r\nHost: " +
                           (check.host.empty() ? endpoint.label : check.host) +
                           "\r\nUser-Agent: usher-health-check\r\nConnection: close\r\n\r\n";
-    auto [wec, written] = co_await asio::async_write(socket, asio::buffer(request), use_tuple);
+    const auto wec = co_await stream.write(request);
     if (wec) {
         co_return CheckResult{false, "send: " + wec.message()};
     }
@@ -37,7 +63,7 @@ Task<CheckResult> http_exchange(TcpSocket& socket, const config::HealthCheck& ch
     std::size_t head_size = 0;
     char buf[4096];
     for (;;) {
-        auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
+        auto [ec, n] = co_await stream.read_some(asio::buffer(buf));
         if (!ec) {
             data.append(buf, n);
         }
@@ -92,8 +118,10 @@ HealthChecker::~HealthChecker() {
 }
 
 void HealthChecker::add_cluster(const std::string& name, const config::HealthCheck& check,
-                                const std::vector<SharedEndpoint>& endpoints) {
+                                const std::vector<SharedEndpoint>& endpoints,
+                                std::shared_ptr<const net::TlsClientContext> tls) {
     checks_[name] = check;
+    tls_[name] = std::move(tls);
     for (const auto& ep : endpoints) {
         add_target(name, check, ep);
     }
@@ -105,6 +133,9 @@ void HealthChecker::add_target(const std::string& name, const config::HealthChec
     t->cluster = name;
     t->check = check;
     t->endpoint = endpoint;  // shares the EndpointHealth with the snapshot
+    if (const auto it = tls_.find(name); it != tls_.end()) {
+        t->tls = it->second;
+    }
     targets_.push_back(t);
     if (started_) {
         asio::co_spawn(io_, watch(std::move(t)), asio::detached);
@@ -175,7 +206,8 @@ void HealthChecker::stop() {
 }
 
 Task<CheckResult> HealthChecker::check_once(const config::HealthCheck& check,
-                                            const SharedEndpoint& endpoint) {
+                                            const SharedEndpoint& endpoint,
+                                            const net::TlsClientContext* tls) {
     using namespace asio::experimental::awaitable_operators;
     auto ex = co_await asio::this_coro::executor;
     TcpSocket socket(ex);
@@ -189,7 +221,18 @@ Task<CheckResult> HealthChecker::check_once(const config::HealthCheck& check,
         if (check.kind == config::HealthCheckKind::tcp) {
             co_return CheckResult{true, {}};
         }
-        co_return co_await http_exchange(socket, check, endpoint);
+        if (tls == nullptr) {
+            CheckStream stream{socket};
+            co_return co_await http_exchange(stream, check, endpoint);
+        }
+        net::TlsSession session(socket, *tls, tls->peer_name(endpoint.label));
+        if (const auto hec = co_await session.handshake()) {
+            co_return CheckResult{false, "tls: " + hec.message()};
+        }
+        CheckStream stream{socket, &session};
+        auto result = co_await http_exchange(stream, check, endpoint);
+        co_await session.shutdown();
+        co_return result;
     };
     auto result = co_await (attempt() || timer.async_wait(use_tuple));
     if (result.index() == 1) {
@@ -205,7 +248,7 @@ Task<void> HealthChecker::watch(std::shared_ptr<Target> target) {
     t.timer = &timer;
     auto& health = *t.endpoint.health;
     while (!t.stopped) {
-        auto result = co_await check_once(t.check, t.endpoint);
+        auto result = co_await check_once(t.check, t.endpoint, t.tls.get());
         if (t.stopped) {
             break;  // the endpoint was removed while its check ran
         }

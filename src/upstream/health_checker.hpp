@@ -9,6 +9,10 @@
 //               (strictly parsed), pass when the status is in `expected_statuses` and the body
 //               (first 64 KiB) contains `body_contains`.
 //   TCP check:  pass when a connection is established.
+// For a TLS cluster (its TlsClientContext given to add_cluster) an HTTP check runs over a client
+// TlsSession: handshake with verification as for proxied requests, then the same exchange; a
+// failed handshake fails the check ("tls: certificate verify failed: ..."). A TCP check stays a
+// plain connect.
 // Every check is bounded by `timeout`. The first check runs at start, then every `interval` plus
 // a random 0..`jitter`.
 //
@@ -23,6 +27,10 @@
 #include "config/config.hpp"
 #include "core/asio.hpp"
 #include "upstream/health.hpp"
+
+namespace usher::net {
+class TlsClientContext;
+}
 
 namespace usher::upstream {
 
@@ -39,9 +47,11 @@ class HealthChecker {
     HealthChecker(const HealthChecker&) = delete;
     HealthChecker& operator=(const HealthChecker&) = delete;
 
-    // Watches `endpoints` of cluster `name` with `check`. Call before start().
+    // Watches `endpoints` of cluster `name` with `check`; `tls` set: HTTP checks over TLS with
+    // that context (SharedCluster::tls). Call before start().
     void add_cluster(const std::string& name, const config::HealthCheck& check,
-                     const std::vector<SharedEndpoint>& endpoints);
+                     const std::vector<SharedEndpoint>& endpoints,
+                     std::shared_ptr<const net::TlsClientContext> tls = nullptr);
     // The endpoints of cluster `name` changed (DNS): checks start for new endpoints (matched by
     // their EndpointHealth) and stop for those no longer listed; a stopped check ends after the
     // check in flight, without recording its result. Does nothing for a cluster without checks.
@@ -58,17 +68,20 @@ class HealthChecker {
     void start();  // starts the checker thread (no-op when there is nothing to check or run)
     void stop();   // stops and joins it
 
-    // Runs one check (used by the loop; public for tests).
+    // Runs one check (used by the loop; public for tests). `tls`: as for add_cluster; it must
+    // outlive the check.
     static Task<CheckResult> check_once(const config::HealthCheck& check,
-                                        const SharedEndpoint& endpoint);
+                                        const SharedEndpoint& endpoint,
+                                        const net::TlsClientContext* tls = nullptr);
 
   private:
     struct Target {
         std::string cluster;
         config::HealthCheck check;
         SharedEndpoint endpoint;
-        std::uint64_t successes = 0;   // consecutive
-        std::uint64_t failures = 0;    // consecutive
+        std::shared_ptr<const net::TlsClientContext> tls;  // nullptr = plain HTTP
+        std::uint64_t successes = 0;                       // consecutive
+        std::uint64_t failures = 0;                        // consecutive
         bool stopped = false;          // removed by update_cluster: the watch loop ends
         SteadyTimer* timer = nullptr;  // the watch loop's timer while it runs (to cancel it)
     };
@@ -76,6 +89,8 @@ class HealthChecker {
     Task<void> watch(std::shared_ptr<Target> target);
     void add_target(const std::string& name, const config::HealthCheck& check,
                     const SharedEndpoint& endpoint);
+    // The cluster's TLS context, kept for targets added later by update_cluster.
+    std::map<std::string, std::shared_ptr<const net::TlsClientContext>> tls_;
 
     asio::io_context io_{1};
     std::map<std::string, config::HealthCheck> checks_;  // cluster name -> its check

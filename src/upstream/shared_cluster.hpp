@@ -9,6 +9,10 @@
 
 #include "upstream/health.hpp"
 
+namespace usher::net {
+class TlsClientContext;
+}
+
 namespace usher::upstream {
 
 struct CircuitCounters {
@@ -22,6 +26,9 @@ struct CircuitCounters {
 struct SharedCluster {
     std::vector<SharedEndpoint> endpoints;
     std::shared_ptr<CircuitCounters> circuit = std::make_shared<CircuitCounters>();
+    // TLS to the endpoints (https:// cluster): the client context every worker and the health
+    // checker share, with its session cache. nullptr = plain HTTP.
+    std::shared_ptr<const net::TlsClientContext> tls;
 };
 
 }  // namespace usher::upstream

@@ -440,7 +440,7 @@ clusters:
                 "usher.yaml:6:6: clusters.b: missing required key \"endpoints\""}));
 }
 
-TEST(ConfigLoader, HttpsEndpointsAreNotSupportedYet) {
+TEST(ConfigLoader, HttpsEndpointsTurnTlsOnAndOtherSchemesAreRejected) {
     EXPECT_EQ(errors_of(with_listener(R"(
 clusters:
   a:
@@ -448,10 +448,8 @@ clusters:
       - https://127.0.0.1:9443
       - { address: "ftp://x:21", weight: 0 }
 )")),
-              (Errors{"usher.yaml:6:9: clusters.a.endpoints[0]: TLS to backends is not supported "
-                      "yet (use http://)",
-                      "usher.yaml:7:20: clusters.a.endpoints[1].address: unsupported scheme "
-                      "\"ftp\" (use http:// or host:port)",
+              (Errors{"usher.yaml:7:20: clusters.a.endpoints[1].address: unsupported scheme "
+                      "\"ftp\" (use http://, https:// or host:port)",
                       "usher.yaml:7:42: clusters.a.endpoints[1].weight: 0 is out of range "
                       "(1-1000)"}));
 }

@@ -47,10 +47,28 @@ TEST(EndpointSyntax, AcceptsHttpUrlsAndDefaultsPort80) {
     EXPECT_EQ(parse_endpoint_address("HTTP://[::1]", nullptr)->to_string(), "[::1]:80");
 }
 
-TEST(EndpointSyntax, RejectsTlsOtherSchemesAndPaths) {
+TEST(EndpointSyntax, AcceptsHttpsUrlsDefaultsPort443AndReportsTheScheme) {
+    EndpointScheme scheme = EndpointScheme::none;
+    EXPECT_EQ(parse_endpoint_address("https://api.internal:8443", nullptr, &scheme)->to_string(),
+              "api.internal:8443");
+    EXPECT_EQ(scheme, EndpointScheme::https);
+    EXPECT_EQ(parse_endpoint_address("HTTPS://backend/", nullptr, &scheme)->to_string(),
+              "backend:443");
+    EXPECT_EQ(parse_endpoint_address("https://[::1]", nullptr)->to_string(), "[::1]:443");
+    EXPECT_EQ(parse_endpoint_address("http://backend", nullptr, &scheme)->to_string(),
+              "backend:80");
+    EXPECT_EQ(scheme, EndpointScheme::http);
+    EXPECT_EQ(parse_endpoint_address("10.0.0.5:8443", nullptr, &scheme)->to_string(),
+              "10.0.0.5:8443");
+    EXPECT_EQ(scheme, EndpointScheme::none);
+}
+
+TEST(EndpointSyntax, RejectsOtherSchemesAndPaths) {
     std::string error;
-    EXPECT_FALSE(parse_endpoint_address("https://a:443", &error));
-    EXPECT_EQ(error, "TLS to backends is not supported yet (use http://)");
+    EXPECT_FALSE(parse_endpoint_address("ftp://a:21", &error));
+    EXPECT_EQ(error, "unsupported scheme \"ftp\" (use http://, https:// or host:port)");
+    EXPECT_FALSE(parse_endpoint_address("https://a:443/api", &error));
+    EXPECT_EQ(error, "endpoint \"https://a:443/api\" must not have a path");
     EXPECT_FALSE(parse_endpoint_address("http://a:80/api", &error));
     EXPECT_EQ(error, "endpoint \"http://a:80/api\" must not have a path");
 }

@@ -160,5 +160,80 @@ TEST(TlsConfig, MisplacedOptionsAreErrors) {
                      "requirements)"});
 }
 
+// ---- Clusters over TLS ----------------------------------------------------------------------
+
+// A cluster `api` with `body` (endpoints and more, indented by four spaces) behind one listener.
+LoadResult load_cluster(const std::string& body, const std::string& source = "/etc/usher/u.yaml") {
+    return load_string("listeners:\n  - address: 127.0.0.1:8080\nclusters:\n  api:\n" + body,
+                       source);
+}
+
+TEST(UpstreamTlsConfig, HttpsEndpointsTurnTlsOnWithVerifiedDefaults) {
+    const auto r =
+        load_cluster("    endpoints: [https://api.internal:8443, \"https://b.internal\"]\n");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(errors_of(r));
+    const auto& c = r.config->clusters.at("api");
+    ASSERT_TRUE(c.tls);
+    EXPECT_TRUE(c.tls->enabled);
+    EXPECT_TRUE(c.tls->verify);
+    EXPECT_EQ(c.tls->ca_file, "");
+    EXPECT_EQ(c.tls->server_name, "");
+    EXPECT_EQ(c.endpoints.at(0).address.to_string(), "api.internal:8443");
+    EXPECT_EQ(c.endpoints.at(1).address.to_string(), "b.internal:443");
+    EXPECT_FALSE(
+        load_cluster("    endpoints: [http://a:80, 10.0.0.1:80]\n").config->clusters.at("api").tls);
+}
+
+TEST(UpstreamTlsConfig, ReadsEveryKeyAndResolvesRelativePaths) {
+    const auto r = load_cluster(
+        "    endpoints: [https://api.internal:8443, 10.0.0.5:8443]\n"
+        "    tls:\n"
+        "      ca_file: ca.pem\n"
+        "      verify: false\n"
+        "      server_name: api.internal\n"
+        "      client_cert: /abs/c.pem\n"
+        "      client_key: keys/c.key\n");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(errors_of(r));
+    const auto& tls = *r.config->clusters.at("api").tls;
+    EXPECT_EQ(tls.ca_file, "/etc/usher/ca.pem");
+    EXPECT_FALSE(tls.verify);
+    EXPECT_EQ(tls.server_name, "api.internal");
+    EXPECT_EQ(tls.client_cert, "/abs/c.pem");
+    EXPECT_EQ(tls.client_key, "/etc/usher/keys/c.key");
+}
+
+TEST(UpstreamTlsConfig, TlsKeyTurnsTlsOnForBareEndpoints) {
+    const auto r = load_cluster("    endpoints: [10.0.0.5:8443]\n    tls: {}\n");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(errors_of(r));
+    EXPECT_TRUE(r.config->clusters.at("api").tls);
+}
+
+TEST(UpstreamTlsConfig, MixingHttpAndHttpsNamesTheEndpoint) {
+    EXPECT_EQ(errors_of(load_cluster("    endpoints: [https://a:443, http://b:80]\n", "u.yaml")),
+              Errors{"u.yaml:5:32: clusters.api.endpoints[1]: endpoint \"http://b:80\" mixes "
+                     "http:// with https:// (\"https://a:443\"): a cluster's endpoints are all "
+                     "plain HTTP or all TLS"});
+}
+
+TEST(UpstreamTlsConfig, TlsWithAnHttpEndpointNamesTheEndpoint) {
+    EXPECT_EQ(errors_of(load_cluster(
+                  "    endpoints: [a:80, http://b:80]\n    tls: {verify: true}\n", "u.yaml")),
+              Errors{"u.yaml:5:23: clusters.api.endpoints[1]: endpoint \"http://b:80\" is plain "
+                     "HTTP but the cluster has tls (use https:// or host:port)"});
+}
+
+TEST(UpstreamTlsConfig, RejectsBadKeysAndHalfAClientCertificate) {
+    EXPECT_EQ(errors_of(load_cluster("    endpoints: [a:443]\n"
+                                     "    tls: {client_cert: c.pem, server_name: \"bad name\", "
+                                     "sni: x}\n",
+                                     "u.yaml")),
+              (Errors{"u.yaml:6:24: clusters.api.tls.client_cert: client_cert needs client_key "
+                      "(the certificate's private key)",
+                      "u.yaml:6:44: clusters.api.tls.server_name: invalid server name \"bad "
+                      "name\" (expected a host name or an IP address)",
+                      "u.yaml:6:56: clusters.api.tls.sni: unknown key \"sni\" (expected one of: "
+                      "ca_file, verify, server_name, client_cert, client_key)"}));
+}
+
 }  // namespace
 }  // namespace usher::config

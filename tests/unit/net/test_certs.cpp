@@ -86,10 +86,13 @@ CertFiles make_cert(const TempDir& dir, const std::string& name, const CertSpec&
         add_ext(cert, issuer, NID_basic_constraints, "critical,CA:TRUE");
         add_ext(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
     }
-    if (!spec.dns.empty()) {
+    if (!spec.dns.empty() || !spec.ips.empty()) {
         std::string san;
         for (const auto& d : spec.dns) {
             san += (san.empty() ? "DNS:" : ",DNS:") + d;
+        }
+        for (const auto& ip : spec.ips) {
+            san += (san.empty() ? "IP:" : ",IP:") + ip;
         }
         add_ext(cert, issuer, NID_subject_alt_name, san);
     }

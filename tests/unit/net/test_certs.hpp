@@ -29,6 +29,7 @@ struct CertFiles {
 struct CertSpec {
     std::string common_name = "test";
     std::vector<std::string> dns;       // subjectAltName DNS names; none = no SAN extension
+    std::vector<std::string> ips;       // subjectAltName IP addresses (with the DNS names)
     long valid_from = -3600;            // seconds from now
     long valid_until = 86400;           // seconds from now
     bool ca = false;                    // basicConstraints CA:TRUE, keyCertSign
