@@ -14,53 +14,21 @@
 #include <optional>
 #include <sstream>
 
+#include "net/tls_util.hpp"
+
 namespace usher::net {
 namespace {
+
+using detail::memory_bio;
+using detail::no_password;
+using detail::openssl_error;
+using detail::Owned;
+using detail::read_file;
 
 // Entries of the session cache (one per endpoint address and name): far more than any cluster
 // has endpoints; past it the cache starts over rather than grow with DNS churn.
 constexpr std::size_t kMaxCachedSessions = 4096;
 constexpr int kVerifyDepth = 8;  // server chains: leaf + intermediates + root
-
-struct Free {
-    void operator()(X509* p) const noexcept { X509_free(p); }
-    void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-    void operator()(BIO* p) const noexcept { BIO_free(p); }
-    void operator()(SSL_CTX* p) const noexcept { SSL_CTX_free(p); }
-    void operator()(SSL_SESSION* p) const noexcept { SSL_SESSION_free(p); }
-};
-template <class T>
-using Owned = std::unique_ptr<T, Free>;
-
-std::string openssl_error() {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) {
-        return "unknown OpenSSL error";
-    }
-    const char* reason = ERR_reason_error_string(e);
-    return reason != nullptr ? reason : "OpenSSL error " + std::to_string(e);
-}
-
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
-    errno = 0;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = path + ": cannot read: " + std::strerror(errno != 0 ? errno : ENOENT);
-        return std::nullopt;
-    }
-    std::ostringstream out;
-    out << in.rdbuf();
-    return std::move(out).str();
-}
-
-Owned<BIO> memory_bio(const std::string& bytes) {
-    return Owned<BIO>(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
-}
-
-int no_password(char*, int, int, void*) {
-    return -1;  // encrypted keys are not supported
-}
 
 // The trust store: `ca_file` (which must hold at least one PEM certificate) or the system's.
 void load_trust(const config::UpstreamTls& tls, SSL_CTX* ctx, std::vector<std::string>& errors) {

@@ -20,9 +20,16 @@
 #include <sstream>
 
 #include "net/tls_client_context.hpp"
+#include "net/tls_util.hpp"
 
 namespace usher::net {
 namespace {
+
+using detail::memory_bio;
+using detail::no_password;
+using detail::openssl_error;
+using detail::Owned;
+using detail::read_file;
 
 // TLS 1.2: ECDHE key exchange and AEAD ciphers only, in server order (Mozilla "intermediate"
 // minus DHE). TLS 1.3 suites are all AEAD.
@@ -35,59 +42,12 @@ constexpr const char* kCiphers13 =
 constexpr const char* kGroups = "X25519:P-256:P-384";
 constexpr std::size_t kMaxServerName = 255;
 
-struct Free {
-    void operator()(X509* p) const noexcept { X509_free(p); }
-    void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-    void operator()(BIO* p) const noexcept { BIO_free(p); }
-    void operator()(SSL_CTX* p) const noexcept { SSL_CTX_free(p); }
-    void operator()(GENERAL_NAMES* p) const noexcept { GENERAL_NAMES_free(p); }
-    void operator()(OCSP_RESPONSE* p) const noexcept { OCSP_RESPONSE_free(p); }
-};
-template <class T>
-using Owned = std::unique_ptr<T, Free>;
-
-// The oldest error on OpenSSL's queue, readable; clears the queue.
-std::string openssl_error() {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) {
-        return "unknown OpenSSL error";
-    }
-    const char* reason = ERR_reason_error_string(e);
-    return reason != nullptr ? reason : "OpenSSL error " + std::to_string(e);
-}
-
-// Whole file, or a message "<path>: cannot read: <strerror>".
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
-    errno = 0;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = path + ": cannot read: " + std::strerror(errno != 0 ? errno : ENOENT);
-        return std::nullopt;
-    }
-    std::ostringstream out;
-    out << in.rdbuf();
-    if (in.bad()) {
-        error = path + ": cannot read: " + std::strerror(errno != 0 ? errno : EIO);
-        return std::nullopt;
-    }
-    return std::move(out).str();
-}
-
-Owned<BIO> memory_bio(const std::string& bytes) {
-    return Owned<BIO>(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
-}
-
 std::string asn1_time_text(const ASN1_TIME* t) {
     Owned<BIO> bio(BIO_new(BIO_s_mem()));
     ASN1_TIME_print(bio.get(), t);
     char* data = nullptr;
     const long n = BIO_get_mem_data(bio.get(), &data);
     return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : std::string("?");
-}
-
-int no_password(char*, int, int, void*) {
-    return -1;  // encrypted keys are not supported (nothing could type the password)
 }
 
 std::string lower(std::string_view s) {
