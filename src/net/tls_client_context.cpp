@@ -63,31 +63,11 @@ void load_trust(const config::UpstreamTls& tls, SSL_CTX* ctx, std::vector<std::s
 // The client certificate (mTLS to the backend): chain, key, and that they match.
 void load_client_certificate(const config::UpstreamTls& tls, SSL_CTX* ctx,
                              std::vector<std::string>& errors) {
-    std::string error;
-    const auto cert_pem = read_file(tls.client_cert, error);
-    Owned<X509> leaf;
-    if (!cert_pem) {
-        errors.push_back(error);
-    } else {
-        const auto bio = memory_bio(*cert_pem);
-        leaf.reset(PEM_read_bio_X509_AUX(bio.get(), nullptr, no_password, nullptr));
-        if (!leaf) {
-            ERR_clear_error();
-            errors.push_back(tls.client_cert +
-                             ": no certificate found (expected PEM \"BEGIN CERTIFICATE\")");
-        } else if (SSL_CTX_use_certificate(ctx, leaf.get()) != 1) {
-            errors.push_back(tls.client_cert + ": certificate rejected: " + openssl_error());
-            leaf.reset();
-        } else {
-            while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, no_password, nullptr)) {
-                SSL_CTX_add0_chain_cert(ctx, extra);  // takes ownership
-            }
-            ERR_clear_error();
-            if (X509_cmp_current_time(X509_get0_notAfter(leaf.get())) < 0) {
-                errors.push_back(tls.client_cert + ": certificate expired");
-            }
-        }
+    Owned<X509> leaf = detail::load_certificate_chain(tls.client_cert, ctx, errors);
+    if (leaf && X509_cmp_current_time(X509_get0_notAfter(leaf.get())) < 0) {
+        errors.push_back(tls.client_cert + ": certificate expired");
     }
+    std::string error;
     const auto key_pem = read_file(tls.client_key, error);
     if (!key_pem) {
         errors.push_back(error);

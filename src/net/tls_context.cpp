@@ -356,43 +356,23 @@ std::string configure(SSL_CTX* ctx, TlsServerContext::Impl& impl) {
 void load_certificate(const config::TlsCertificate& c, CertEntry& entry,
                       std::vector<std::string>& errors) {
     SSL_CTX* ctx = entry.ctx.get();
-    std::string error;
-    const auto cert_pem = read_file(c.cert, error);
-    if (!cert_pem) {
-        errors.push_back(error);
-    }
-    Owned<X509> leaf;
-    if (cert_pem) {
-        const auto bio = memory_bio(*cert_pem);
-        leaf.reset(PEM_read_bio_X509_AUX(bio.get(), nullptr, no_password, nullptr));
-        if (!leaf) {
-            ERR_clear_error();
+    Owned<X509> leaf = detail::load_certificate_chain(c.cert, ctx, errors);
+    if (leaf) {
+        if (X509_cmp_current_time(X509_get0_notBefore(leaf.get())) > 0) {
+            errors.push_back(c.cert + ": certificate is not valid before " +
+                             asn1_time_text(X509_get0_notBefore(leaf.get())));
+        }
+        if (X509_cmp_current_time(X509_get0_notAfter(leaf.get())) < 0) {
+            errors.push_back(c.cert + ": certificate expired on " +
+                             asn1_time_text(X509_get0_notAfter(leaf.get())));
+        }
+        entry.names = certificate_names(leaf.get());
+        if (entry.names.empty()) {
             errors.push_back(c.cert +
-                             ": no certificate found (expected PEM \"BEGIN CERTIFICATE\")");
-        } else if (SSL_CTX_use_certificate(ctx, leaf.get()) != 1) {
-            errors.push_back(c.cert + ": certificate rejected: " + openssl_error());
-            leaf.reset();
-        } else {
-            while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, no_password, nullptr)) {
-                SSL_CTX_add0_chain_cert(ctx, extra);  // takes ownership
-            }
-            ERR_clear_error();  // the loop ends on "no start line"
-            if (X509_cmp_current_time(X509_get0_notBefore(leaf.get())) > 0) {
-                errors.push_back(c.cert + ": certificate is not valid before " +
-                                 asn1_time_text(X509_get0_notBefore(leaf.get())));
-            }
-            if (X509_cmp_current_time(X509_get0_notAfter(leaf.get())) < 0) {
-                errors.push_back(c.cert + ": certificate expired on " +
-                                 asn1_time_text(X509_get0_notAfter(leaf.get())));
-            }
-            entry.names = certificate_names(leaf.get());
-            if (entry.names.empty()) {
-                errors.push_back(c.cert +
-                                 ": certificate has no DNS name (no subjectAltName "
-                                 "and no subject CN)");
-            }
+                             ": certificate has no DNS name (no subjectAltName and no subject CN)");
         }
     }
+    std::string error;
     const auto key_pem = read_file(c.key, error);
     if (!key_pem) {
         errors.push_back(error);

@@ -1,6 +1,7 @@
 #include "net/tls_util.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include <cerrno>
 #include <cstring>
@@ -37,6 +38,32 @@ std::optional<std::string> read_file(const std::string& path, std::string& error
 
 Owned<BIO> memory_bio(const std::string& bytes) {
     return Owned<BIO>(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
+}
+
+Owned<X509> load_certificate_chain(const std::string& path, SSL_CTX* ctx,
+                                   std::vector<std::string>& errors) {
+    std::string error;
+    const auto pem = read_file(path, error);
+    if (!pem) {
+        errors.push_back(error);
+        return nullptr;
+    }
+    const auto bio = memory_bio(*pem);
+    Owned<X509> leaf(PEM_read_bio_X509_AUX(bio.get(), nullptr, no_password, nullptr));
+    if (!leaf) {
+        ERR_clear_error();
+        errors.push_back(path + ": no certificate found (expected PEM \"BEGIN CERTIFICATE\")");
+        return nullptr;
+    }
+    if (SSL_CTX_use_certificate(ctx, leaf.get()) != 1) {
+        errors.push_back(path + ": certificate rejected: " + openssl_error());
+        return nullptr;
+    }
+    while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, no_password, nullptr)) {
+        SSL_CTX_add0_chain_cert(ctx, extra);  // takes ownership
+    }
+    ERR_clear_error();  // the loop ends on "no start line"
+    return leaf;
 }
 
 int no_password(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*user*/) {

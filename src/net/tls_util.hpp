@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace usher::net::detail {
 
@@ -32,6 +33,11 @@ std::optional<std::string> read_file(const std::string& path, std::string& error
 
 // A read-only BIO over `bytes` (which must outlive it).
 Owned<BIO> memory_bio(const std::string& bytes);
+
+// Reads the PEM file `path`, installs its first certificate as `ctx`'s own and the rest as its
+// chain. Returns the leaf, or nullptr after appending a message naming the file to `errors`.
+Owned<X509> load_certificate_chain(const std::string& path, SSL_CTX* ctx,
+                                   std::vector<std::string>& errors);
 
 // A PEM password callback that refuses: encrypted keys are not supported (nothing could type the
 // password).

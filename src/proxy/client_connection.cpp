@@ -81,10 +81,7 @@ Task<void> ClientConnection::run() {
         down_.sent_100_continue = false;
 
         // 2. Read until a whole head is parsed, under the request-header timeout (slowloris).
-        const http::h1::ParserLimits limits{.max_request_line = cfg.limits.max_request_line,
-                                            .max_header_bytes = cfg.limits.max_header_bytes,
-                                            .max_header_count = cfg.limits.max_header_count,
-                                            .allow_bare_lf = cfg.limits.allow_bare_lf};
+        const http::h1::ParserLimits limits = parser_limits(cfg.limits);
         http::h1::ParseResult parsed;
         bool closed = false;
         const auto head_deadline = cfg.timeouts.request_header.count() > 0

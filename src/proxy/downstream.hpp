@@ -8,12 +8,21 @@
 
 #include "core/asio.hpp"
 #include "core/buffer.hpp"
+#include "http/h1/parser.hpp"
 #include "http/message.hpp"
 #include "net/tls_session.hpp"
 #include "net/watchdog.hpp"
 #include "proxy/worker_context.hpp"
 
 namespace usher::proxy {
+
+// The HTTP/1 parser's limits from the config (request and response heads alike).
+inline http::h1::ParserLimits parser_limits(const config::Limits& l) noexcept {
+    return {.max_request_line = l.max_request_line,
+            .max_header_bytes = l.max_header_bytes,
+            .max_header_count = l.max_header_count,
+            .allow_bare_lf = l.allow_bare_lf};
+}
 
 struct Downstream {
     Downstream(WorkerContext& w, TcpSocket s, const ListenerInfo& l);

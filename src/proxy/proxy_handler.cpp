@@ -618,12 +618,8 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
             head_timeout.count() > 0 ? Clock::now() + head_timeout : Clock::time_point::max();
         enum class Next { response, stale, retry } next = Next::response;
         while (true) {
-            auto r = http::h1::parse_response_head(up.buf.view(),
-                                                   {.max_request_line = limits.max_request_line,
-                                                    .max_header_bytes = limits.max_header_bytes,
-                                                    .max_header_count = limits.max_header_count,
-                                                    .allow_bare_lf = limits.allow_bare_lf},
-                                                   method, response_);
+            auto r = http::h1::parse_response_head(up.buf.view(), parser_limits(limits), method,
+                                                   response_);
             if (r.kind == http::h1::ParseResult::Kind::error) {
                 log::warn("upstream {} ({}): invalid response: {}", ep->label, cluster.name(),
                           r.error.reason);
@@ -819,13 +815,7 @@ Task<bool> ProxyHandler::hold_request_body(std::size_t head_size) {
     }
     if (down_.in.data() != before) {
         // The head moved with the buffer: parse it again so the request's views point at it.
-        const auto& l = config_->limits;
-        auto r = http::h1::parse_request_head(down_.in.view(),
-                                              {.max_request_line = l.max_request_line,
-                                               .max_header_bytes = l.max_header_bytes,
-                                               .max_header_count = l.max_header_count,
-                                               .allow_bare_lf = l.allow_bare_lf},
-                                              req);
+        auto r = http::h1::parse_request_head(down_.in.view(), parser_limits(config_->limits), req);
         if (r.kind != http::h1::ParseResult::Kind::complete || r.consumed != head_size) {
             co_return false;  // cannot happen: the same bytes parsed before
         }
