@@ -4,6 +4,7 @@
 
 #include "core/log.hpp"
 #include "net/tls_context.hpp"
+#include "proxy/worker_stats.hpp"
 
 namespace usher::proxy {
 
@@ -20,6 +21,9 @@ ClientConnection::ClientConnection(WorkerContext& worker, TcpSocket socket,
     : down_(worker, std::move(socket), listener), handler_(down_) {
     worker.connections.push_back(this);
     ++worker.active_connections;
+    if (worker.stats != nullptr) {
+        worker.stats->on_connection_open(down_.listener);
+    }
 }
 
 ClientConnection::~ClientConnection() {
@@ -31,6 +35,9 @@ ClientConnection::~ClientConnection() {
         w.connections.pop_back();
     }
     --w.active_connections;
+    if (w.stats != nullptr) {
+        w.stats->on_connection_close(down_.listener);
+    }
 }
 
 void ClientConnection::drain() noexcept {
@@ -53,6 +60,9 @@ Task<void> ClientConnection::run() {
                            TimeoutCause::tls_handshake);
         auto ec = co_await down_.tls->handshake();
         down_.watchdog.disarm();
+        if (w.stats != nullptr) {
+            w.stats->on_tls_handshake(down_.listener, !ec);
+        }
         if (ec) {
             log::debug("{}: TLS handshake failed: {}", down_.remote_text,
                        down_.watchdog.fired() != TimeoutCause::none ? std::string("timed out")

@@ -7,6 +7,7 @@
 #include "net/tls_client_context.hpp"
 #include "proxy/forward_headers.hpp"
 #include "proxy/router.hpp"
+#include "proxy/worker_stats.hpp"
 
 namespace usher::proxy {
 
@@ -199,7 +200,8 @@ void ProxyHandler::finish_log() {
                    log_.cause);
     }
     auto* al = down_.worker.access_log;
-    if (al == nullptr) {
+    auto* stats = down_.worker.stats;
+    if (al == nullptr && stats == nullptr) {
         return;
     }
     AccessEntry e;
@@ -221,7 +223,12 @@ void ProxyHandler::finish_log() {
     e.total_s = seconds_between(log_.start, now);
     e.connect_s = log_.connect_s;
     e.first_byte_s = log_.first_byte_s;
-    al->record(e);
+    if (stats != nullptr) {
+        stats->on_request(down_.listener, e);
+    }
+    if (al != nullptr) {
+        al->record(e);
+    }
 }
 
 Task<bool> ProxyHandler::reply(LocalReply r, std::string_view cause) {
@@ -518,6 +525,9 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                                    *ep, may_resend ? std::chrono::milliseconds{}
                                                    : usher::limits::kPoolNonIdempotentMaxIdle);
         up.reused = up.conn != nullptr;
+        if (auto* stats = down_.worker.stats; stats != nullptr) {
+            stats->on_upstream_connection(cluster.name(), up.reused);
+        }
         log_.connect_s = -1;
         if (!up.reused) {
             if (auto limit = cluster.begin_connect(); limit != CircuitLimit::none) {

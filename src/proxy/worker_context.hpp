@@ -20,6 +20,7 @@ namespace usher::proxy {
 
 class AccessLog;
 class ClientConnection;
+class WorkerStats;
 
 struct ListenerInfo {
     std::string name;
@@ -54,6 +55,7 @@ struct WorkerContext {
     std::vector<std::unique_ptr<upstream::Cluster>> clusters;
     BufferPool buffers{limits::kIoBufferSize};
     AccessLog* access_log = nullptr;
+    WorkerStats* stats = nullptr;  // metrics of the admin API (may be null)
 
     // Live client connections, for draining: idle ones are closed at once, busy ones after
     // their current exchange.
