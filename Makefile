@@ -1,6 +1,6 @@
 # The README's commands. Each installs what is missing first (scripts/install-deps is quiet when
 # nothing is), then builds with CMake + Ninja. The release binary is always build/usher.
-.PHONY: deps build debug asan fuzz test test-asan test-tls run format format-check bench clean
+.PHONY: deps build debug asan fuzz test test-asan test-tls test-browser run format format-check bench clean
 
 deps:
 	@scripts/install-deps
@@ -31,6 +31,12 @@ test-asan: asan
 test-tls: build
 	@scripts/install-deps tls
 	@scripts/test-tls
+
+# The dashboard page in headless Chromium, against a fake /status and the real usher (about a
+# minute; not part of `make test`). Saves docs/images/dashboard.png.
+test-browser: build
+	@scripts/install-deps browser
+	@tests/browser/dashboard_test.py
 
 run: build
 	@scripts/demo
