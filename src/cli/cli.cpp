@@ -2,9 +2,11 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
+#include "cli/admin_client.hpp"
 #include "config/loader.hpp"
 #include "core/log.hpp"
 #include "net/tls_context.hpp"
@@ -16,11 +18,13 @@ namespace {
 constexpr const char* kExamples = R"(Examples:
   usher -c usher.yaml                      run with a config file
   usher check -c usher.yaml                validate a config file and exit
+  usher reload -c usher.yaml               reload a running usher (its admin API, from the file's
+                                           admin section); or: usher reload --admin 127.0.0.1:9901
   usher --listen 127.0.0.1:8080 --to http://127.0.0.1:9001 --to http://127.0.0.1:9002
                                            proxy everything to two backends, round robin
   usher --listen :8080 --to 10.0.0.5:80 --timeout upstream_header=5s --access-log -
 
-Exit codes: 0 success, 1 invalid config or start-up failure, 2 bad command line.
+Exit codes: 0 success, 1 invalid config, start-up failure or reload rejected, 2 bad command line.
 Docs: docs/config.md (every config key), README.md.)";
 
 // YAML double-quoted scalar.
@@ -47,6 +51,45 @@ void print_errors(const std::vector<config::Diagnostic>& errors) {
         std::cerr << e.to_string() << '\n';
     }
     std::cerr << errors.size() << (errors.size() == 1 ? " error" : " errors") << '\n';
+}
+
+// `usher reload`: POST /config/reload to the admin API; prints the outcome.
+int reload_command(const std::string& config_file, std::string admin, std::string token) {
+    if (!config_file.empty()) {  // the admin section of the file, unless given on the line
+        auto loaded = config::load_file(config_file);
+        if (!loaded.ok()) {
+            print_errors(loaded.errors);
+            return 1;
+        }
+        if (loaded.config->admin) {
+            if (admin.empty()) {
+                admin = loaded.config->admin->listen.to_string();
+            }
+            if (token.empty()) {
+                token = loaded.config->admin->token;
+            }
+        } else if (admin.empty()) {
+            std::cerr << "usher: " << config_file
+                      << " has no admin section: give --admin ADDRESS\n";
+            return 1;
+        }
+    }
+    if (admin.empty()) {
+        admin = "127.0.0.1:9901";
+    }
+    const auto reply = admin_request(admin, "POST", "/config/reload", token);
+    if (reply.status == 0) {
+        std::cerr << "usher: cannot reach the admin API at " << admin << ": " << reply.error
+                  << '\n';
+        return 1;
+    }
+    if (reply.status == 200) {
+        std::cout << "reloaded: " << reply.body;
+        return 0;
+    }
+    std::cerr << "usher: reload " << (reply.status == 422 ? "rejected" : "failed") << " (HTTP "
+              << reply.status << "): " << reply.body;
+    return 1;
 }
 
 }  // namespace
@@ -107,6 +150,16 @@ int main(int argc, char** argv) {
     auto* check_cmd = app.add_subcommand("check", "Validate a config file and print a summary");
     add_common(*run_cmd, true);
     add_common(*check_cmd, true);
+    std::string reload_config, reload_admin, reload_token;
+    auto* reload_cmd = app.add_subcommand(
+        "reload", "Reload a running usher through its admin API (POST /config/reload)");
+    reload_cmd->add_option("-c,--config", reload_config,
+                           "Read the admin address and token from this config file");
+    reload_cmd->add_option("--admin", reload_admin,
+                           "Admin API address (default: the config's, else 127.0.0.1:9901)");
+    reload_cmd->add_option("--token", reload_token,
+                           "Bearer token of the admin API (default: the config's; also "
+                           "USHER_ADMIN_TOKEN)");
     app.require_subcommand(0, 1);
 
     try {
@@ -126,6 +179,14 @@ int main(int argc, char** argv) {
         std::cerr << "usher: " << msg << " (see usher --help)\n";
         return 2;
     };
+    if (reload_cmd->parsed()) {
+        if (reload_token.empty()) {
+            if (const char* env = std::getenv("USHER_ADMIN_TOKEN")) {
+                reload_token = env;
+            }
+        }
+        return reload_command(reload_config, reload_admin, reload_token);
+    }
 
     // Validate the overrides first: they apply in every mode.
     std::optional<unsigned> workers;
@@ -209,7 +270,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     log::set_level(static_cast<log::Level>(cfg->log_level));
-    server::Server server(std::move(cfg));
+    server::Server server(std::move(cfg), {.log_level_from_cli = level.has_value()});
     return server.run();
 }
 

@@ -32,4 +32,24 @@ std::string Hsts::header_value() const {
     return out;
 }
 
+const char* balancer_name(BalancerKind kind) noexcept {
+    switch (kind) {
+        case BalancerKind::round_robin:
+            return "round_robin";
+        case BalancerKind::least_request:
+            return "least_request";
+        case BalancerKind::random:
+            return "random";
+        case BalancerKind::ring_hash:
+            return "ring_hash";
+        case BalancerKind::maglev:
+            return "maglev";
+        case BalancerKind::cookie:
+            return "cookie";
+        case BalancerKind::peak_ewma:
+            return "peak_ewma";
+    }
+    return "round_robin";
+}
+
 }  // namespace usher::config

@@ -20,6 +20,8 @@ struct SocketAddress {
     std::string host;  // numeric IPv4/IPv6 literal or hostname
     std::uint16_t port = 0;
     std::string to_string() const;  // "host:port", IPv6 in brackets
+
+    bool operator==(const SocketAddress&) const = default;
 };
 
 struct Timeouts {
@@ -52,6 +54,8 @@ struct TlsCertificate {
     std::string cert;  // PEM: the leaf certificate first, then its chain
     std::string key;   // PEM private key matching the leaf
     std::string ocsp;  // optional DER OCSP response stapled to handshakes; "" = none
+
+    bool operator==(const TlsCertificate&) const = default;
 };
 
 enum class TlsVersion { tls1_2, tls1_3 };
@@ -67,6 +71,8 @@ struct ListenerTls {
     ClientAuth client_auth = ClientAuth::none;  // require when client_ca is set, unless configured
     Duration handshake_timeout = limits::kTlsHandshakeTimeout;
     bool session_tickets = true;
+
+    bool operator==(const ListenerTls&) const = default;
 };
 
 // Strict-Transport-Security added to responses on a TLS listener.
@@ -76,6 +82,8 @@ struct Hsts {
     bool preload = false;
     // "max-age=31536000; includeSubDomains; preload"
     std::string header_value() const;
+
+    bool operator==(const Hsts&) const = default;
 };
 
 struct Listener {
@@ -88,6 +96,8 @@ struct Listener {
     bool redirect_to_https = false;
     std::uint16_t redirect_https_port = 443;  // 443 is left out of the Location URL
     std::optional<Hsts> hsts;                 // TLS listeners only
+
+    bool operator==(const Listener&) const = default;
 };
 
 enum class StringMatchKind { exact, prefix, regex, present };
@@ -177,12 +187,16 @@ struct Endpoint {
     SocketAddress address;
     std::uint32_t weight = 1;
     bool drain = false;  // start drained: no new requests (the admin API can undrain)
+
+    bool operator==(const Endpoint&) const = default;
 };
 
 struct Pool {
     std::uint64_t max_idle = limits::kPoolMaxIdle;
     Duration idle_timeout = limits::kPoolIdleTimeout;
     std::uint64_t max_requests = limits::kPoolMaxRequests;  // 0 = unlimited
+
+    bool operator==(const Pool&) const = default;
 };
 
 enum class BalancerKind {
@@ -195,6 +209,9 @@ enum class BalancerKind {
     peak_ewma
 };
 
+// The kind as written in the config ("round_robin", "least_request", ...).
+const char* balancer_name(BalancerKind kind) noexcept;
+
 // What ring_hash and maglev hash (the cookie balancer always hashes its cookie).
 enum class HashOn { source_ip, header, cookie, path };
 
@@ -203,6 +220,8 @@ struct BalancerOptions {
     HashOn hash_on = HashOn::source_ip;  // ring_hash, maglev; cookie: always HashOn::cookie
     std::string hash_name;  // the header or cookie hashed; cookie balancer: its cookie's name
     Duration decay = limits::kPeakEwmaDecay;  // peak_ewma: latency decay time
+
+    bool operator==(const BalancerOptions&) const = default;
 };
 
 enum class HealthCheckKind { http, tcp };
@@ -211,6 +230,8 @@ enum class HealthCheckKind { http, tcp };
 struct StatusRange {
     std::uint16_t low = 200;
     std::uint16_t high = 399;
+
+    bool operator==(const StatusRange&) const = default;
 };
 
 // Active health checking of every endpoint of a cluster, by one checker for the whole process.
@@ -226,6 +247,8 @@ struct HealthCheck {
     Duration timeout = limits::kHealthTimeout;
     std::uint64_t healthy_threshold = limits::kHealthyThreshold;
     std::uint64_t unhealthy_threshold = limits::kUnhealthyThreshold;
+
+    bool operator==(const HealthCheck&) const = default;
 };
 
 // Passive health checking: an endpoint that fails `consecutive_failures` requests in a row
@@ -238,6 +261,8 @@ struct OutlierDetection {
     Duration max_ejection_time = limits::kOutlierMaxEjection;
     // Never eject more than this share of the cluster (at least one endpoint may always go).
     std::uint64_t max_ejected_percent = limits::kOutlierMaxEjectedPercent;
+
+    bool operator==(const OutlierDetection&) const = default;
 };
 
 // What to do when no endpoint is healthy: `spread` over all of them anyway (Envoy's panic
@@ -252,6 +277,8 @@ struct CircuitBreaker {
     std::uint64_t max_pending = 0;      // requests waiting for a connection (connecting)
     std::uint64_t max_requests = 0;     // requests in flight to the cluster
     std::uint64_t max_retries = 0;      // retries in flight to the cluster
+
+    bool operator==(const CircuitBreaker&) const = default;
 };
 
 // Retries may be at most `percent` % of the requests in flight to the cluster (counted per
@@ -259,6 +286,8 @@ struct CircuitBreaker {
 struct RetryBudget {
     std::uint64_t percent = limits::kRetryBudgetPercent;
     std::uint64_t min_retries = limits::kRetryBudgetMinRetries;
+
+    bool operator==(const RetryBudget&) const = default;
 };
 
 // `clusters.<name>.tls`, or https:// endpoints: TLS to every endpoint of the cluster
@@ -272,6 +301,8 @@ struct UpstreamTls {
     std::string server_name;  // SNI and the name verified; "" = each endpoint's host
     std::string client_cert;  // PEM chain presented to backends that require mTLS; "" = none
     std::string client_key;   // its key (set together with client_cert)
+
+    bool operator==(const UpstreamTls&) const = default;
 };
 
 struct Cluster {
@@ -288,6 +319,8 @@ struct Cluster {
     RetryBudget retry_budget;
     Duration resolve_interval = limits::kResolveInterval;  // DNS re-resolution of hostnames
     std::optional<UpstreamTls> tls;  // set: TLS to the endpoints (https:// or a `tls` key)
+
+    bool operator==(const Cluster&) const = default;
 };
 
 struct ProxyOptions {
@@ -307,8 +340,15 @@ struct AccessLog {
     bool enabled() const { return !path.empty() && path != "off"; }
 };
 
+// `admin`: the admin listener (docs/config.md, "admin"; docs/operations.md). Absent = none.
+struct Admin {
+    SocketAddress listen{"127.0.0.1", 9901};  // loopback: only local operators
+    std::string token;  // "" = no authentication; else `Authorization: Bearer <token>`
+};
+
 struct Config {
     std::string source;    // file name it was loaded from ("<quick>" for quick mode)
+    std::string text;      // the YAML text it was loaded from (GET /config, the config hash)
     unsigned workers = 0;  // 0 = one per core ("auto")
     LogLevel log_level = LogLevel::info;
     AccessLog access_log;
@@ -319,6 +359,7 @@ struct Config {
     std::vector<Listener> listeners;
     std::vector<Route> routes;
     std::map<std::string, Cluster> clusters;
+    std::optional<Admin> admin;
 };
 
 using ConfigPtr = std::shared_ptr<const Config>;

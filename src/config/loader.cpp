@@ -10,6 +10,7 @@
 #include <map>
 #include <tuple>
 
+#include "config/admin_reader.hpp"
 #include "config/balancer_reader.hpp"
 #include "config/resilience_reader.hpp"
 #include "config/route_reader.hpp"
@@ -25,7 +26,7 @@ using detail::Reader;
 
 const std::vector<std::string> kTopKeys{"workers",  "log_level", "access_log", "drain_timeout",
                                         "timeouts", "limits",    "proxy",      "listeners",
-                                        "routes",   "clusters"};
+                                        "routes",   "clusters",  "admin"};
 const std::vector<std::string> kLimitKeys{"max_request_line", "max_header_bytes",
                                           "max_header_count", "max_body", "allow_bare_lf"};
 const std::vector<std::string> kProxyKeys{"trusted_proxies", "forwarded", "via", "preserve_host",
@@ -84,6 +85,9 @@ class Loader {
         }
         if (const auto clusters = r_.get(root, "clusters")) {
             read_clusters(*clusters, *config);
+        }
+        if (const auto admin = r_.get(root, "admin")) {
+            detail::read_admin(r_, *admin, *config);
         }
         detail::RouteContext ctx{r_, listener_names_, cluster_names_};
         if (const auto routes = r_.get(root, "routes")) {
@@ -529,6 +533,7 @@ LoadResult load_string(std::string_view yaml, std::string source_name) {
                          return std::tie(a.line, a.column) < std::tie(b.line, b.column);
                      });
     if (result.errors.empty()) {
+        config->text = std::string(yaml);
         result.config = std::move(config);
     }
     return result;

@@ -2,95 +2,127 @@
 
 #include <asio/signal_set.hpp>
 #include <csignal>
+#include <future>
 #include <thread>
 
 #include "core/log.hpp"
 #include "net/listener.hpp"
-#include "net/tls_client_context.hpp"
 #include "net/tls_context.hpp"
+#include "server/listener_info.hpp"
 #include "server/worker.hpp"
-#include "upstream/dns_refresher.hpp"
-#include "upstream/health_checker.hpp"
 
 namespace usher::server {
 
-proxy::SnapshotPtr build_snapshot(config::ConfigPtr config, unsigned workers) {
-    auto snap = std::make_shared<proxy::Snapshot>();
-    snap->router = std::make_shared<proxy::Router>(*config);
-    for (const auto& cidr : config->proxy.trusted_proxies) {
-        std::string error;
-        if (!net::CidrSet::parse(cidr, snap->trusted_proxies, &error)) {
-            throw std::runtime_error("proxy.trusted_proxies: " + error);
-        }
+using namespace std::chrono_literals;
+
+std::string config_hash(std::string_view text) {
+    std::uint64_t h = 14695981039346656037ull;
+    for (char c : text) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ull;
     }
-    for (const auto& [name, cluster] : config->clusters) {
-        if (cluster.tls) {  // one client context per TLS cluster, shared by every worker
-            auto built = net::TlsClientContext::build(*cluster.tls);
-            if (!built.context) {
-                std::string all;
-                for (const auto& e : built.errors) {
-                    all += (all.empty() ? "cluster " + name + ": " : "; ") + e;
-                }
-                throw std::runtime_error(all);
-            }
-            if (!cluster.tls->verify) {
-                log::warn("cluster {}: tls verify is off: backend certificates are not checked",
-                          name);
-            }
-            snap->clusters[name].tls = std::move(built.context);
-        }
-        auto& shared = snap->clusters[name].endpoints;
-        for (const auto& ep : cluster.endpoints) {
-            for (const auto& addr : net::resolve(ep.address)) {
-                upstream::SharedEndpoint se;
-                se.label = ep.address.to_string();
-                se.address = addr;
-                se.weight = ep.weight;
-                se.health = std::make_shared<upstream::EndpointHealth>(workers);
-                se.health->draining.store(ep.drain, std::memory_order_relaxed);
-                shared.push_back(std::move(se));
-            }
-        }
-    }
-    snap->config = std::move(config);
-    return snap;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
 }
 
-Server::Server(config::ConfigPtr config) : config_(std::move(config)) {}
+Server::Server(config::ConfigPtr config, ServerOptions options)
+    : config_(std::move(config)), options_(options) {}
+
+Server::~Server() {
+    stop();
+}
 
 int Server::run() {
     std::signal(SIGPIPE, SIG_IGN);
-    // Block the handled signals before workers start so only the main thread receives them.
+    // Block the handled signals before any thread starts so only the main thread receives them.
     sigset_t set;
     sigemptyset(&set);
     for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) {
         sigaddset(&set, s);
     }
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    if (int code = start(); code != 0) {
+        stop();
+        return code;
+    }
 
+    // Signals: the main thread waits synchronously (they are blocked in every thread).
+    int sig = 0;
+    for (;;) {
+        if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGUSR1) {
+            log::info("SIGUSR1: reopening access logs");
+            for (auto& w : pool_) {
+                w->reopen_logs();
+            }
+            continue;
+        }
+        if (sig == SIGHUP) {
+            log::info("SIGHUP: reloading {}", config_->source);
+            reload();  // logs its outcome
+            continue;
+        }
+        break;
+    }
+    std::chrono::milliseconds drain_timeout;
+    {
+        std::lock_guard lock(reload_mu_);  // no reload from now on
+        stopping_ = true;
+        drain_timeout = config_->drain_timeout;
+    }
+    log::info("{}: draining (up to {}ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+              drain_timeout.count());
+    admin_state_->draining = true;  // /ready answers 503 from now on
+    for (auto& w : pool_) {
+        w->drain(drain_timeout);
+    }
+    for (auto& w : pool_) {
+        w->join();
+    }
+    stop();
+    log::info("stopped");
+    return 0;
+}
+
+void Server::stop() {
+    checker_.stop();
+    if (admin_server_) {
+        admin_server_->stop();
+    }
+}
+
+int Server::start() {
     const auto& cfg = *config_;
-    unsigned workers =
-        cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+    workers_ = cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+    hash_ = config_hash(cfg.text);
+    admin_state_ = std::make_unique<admin::AdminState>(cfg.source, workers_);
     proxy::SnapshotPtr snapshot;
     try {
-        snapshot = build_snapshot(config_, workers);
+        snapshot = build_snapshot(config_, workers_);
     } catch (const std::exception& e) {
         log::error("{}", e.what());
         return 1;
     }
+    for (const auto& [name, shared] : snapshot->clusters) {
+        current_[name] = std::make_shared<const upstream::SharedCluster>(shared);
+    }
 
     std::vector<ListenerSpec> specs;
+    std::vector<ListenerState> states;
     for (const auto& l : cfg.listeners) {
         std::shared_ptr<const net::TlsServerContext> tls;
         if (l.tls) {  // one context per TLS listener, shared by every worker
-            auto built = net::TlsServerContext::build(*l.tls);
-            for (const auto& e : built.errors) {
-                log::error("listener {}: {}", l.name, e);
+            std::vector<std::string> errors;
+            tls = build_listener_tls(l, errors);
+            for (const auto& e : errors) {
+                log::error("{}", e);
             }
-            if (!built.context) {
+            if (!tls) {
                 return 1;
             }
-            tls = std::move(built.context);
         }
         std::vector<asio::ip::tcp::endpoint> eps;
         try {
@@ -100,20 +132,25 @@ int Server::run() {
             return 1;
         }
         for (const auto& ep : eps) {
-            specs.push_back({{l.name, l.address.to_string(), tls, l.redirect_to_https,
-                              l.redirect_https_port, l.hsts ? l.hsts->header_value() : ""},
-                             ep,
-                             l.backlog,
+            specs.push_back({make_listener_info(l, tls, l.address.to_string()), ep, l.backlog,
                              l.max_connections});
+            ListenerState st;
+            st.id = next_listener_id_++;
+            st.name = l.name;
+            st.configured = ep;
+            st.has_tls = l.tls.has_value();
+            st.tls_cfg = l.tls.value_or(config::ListenerTls{});
+            st.tls = tls;
+            states.push_back(std::move(st));
         }
     }
 
-    std::vector<std::unique_ptr<Worker>> pool;
     try {
-        for (unsigned i = 0; i < workers; ++i) {
-            pool.push_back(std::make_unique<Worker>(static_cast<int>(i), snapshot));
+        for (unsigned i = 0; i < workers_; ++i) {
+            pool_.push_back(std::make_unique<Worker>(static_cast<int>(i), snapshot,
+                                                     &admin_state_->worker_metrics(i)));
             std::string failed;
-            if (auto ec = pool.back()->open_listeners(specs, failed)) {
+            if (auto ec = pool_.back()->open_listeners(specs, failed)) {
                 log::error("cannot listen on {}: {}", failed, ec.message());
                 return 1;
             }
@@ -122,73 +159,125 @@ int Server::run() {
         log::error("{}", e.what());
         return 1;
     }
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        states[i].bound = specs[i].endpoint;
+    }
+    listeners_ = std::move(states);
+
+    if (cfg.admin) {
+        admin_server_ = std::make_unique<admin::AdminServer>(*admin_state_, *cfg.admin);
+        std::string failed;
+        if (auto ec = admin_server_->open(failed)) {
+            log::error("admin: cannot listen on {}: {}", failed, ec.message());
+            return 1;
+        }
+        if (cfg.admin->token.empty() && !cfg.admin->listen.host.empty() &&
+            cfg.admin->listen.host != "127.0.0.1" && cfg.admin->listen.host != "::1" &&
+            cfg.admin->listen.host != "localhost") {
+            log::warn(
+                "admin: listening on {} without a token: anyone who can reach it can "
+                "reload and drain",
+                cfg.admin->listen.to_string());
+        }
+    }
+
+    checker_running_ = start_checks(cfg, *snapshot);
+    for (auto& w : pool_) {
+        w->start();
+    }
+    admin_state_->set_config(snapshot, listener_status(), hash_);
+    admin_state_->reload = [this] { return reload(); };
+    admin_state_->active_requests = [this] { return active_requests(); };
+    admin_state_->ready = true;
+    for (const auto& s : specs) {
+        log::info("listening on {}://{} (listener {}, {} worker{})", s.info.tls ? "https" : "http",
+                  s.info.address, s.info.name, workers_, workers_ == 1 ? "" : "s");
+    }
+    if (admin_server_) {
+        admin_server_->start();
+        log::info("admin: serving on http://{}", admin_server_->address());
+    }
+    log::info("usher {} ready: {} route(s), {} cluster(s), config {}", USHER_VERSION,
+              cfg.routes.size(), cfg.clusters.size(), hash_);
+    return 0;
+}
+
+bool Server::start_checks(const config::Config& cfg, const proxy::Snapshot& snapshot) {
     // One health checker for the whole process; workers read its results lock-free.
-    upstream::HealthChecker checker;
     for (const auto& [name, cluster] : cfg.clusters) {
         if (cluster.health_check) {
-            const auto& shared = snapshot->clusters.at(name);
-            checker.add_cluster(name, *cluster.health_check, shared.endpoints, shared.tls);
+            const auto& shared = snapshot.clusters.at(name);
+            checker_.add_cluster(name, *cluster.health_check, shared.endpoints, shared.tls);
         }
     }
     // DNS: endpoint hostnames are re-resolved on the checker's thread; a changed address set
     // goes to the checker (which endpoints to check) and to every worker (posted).
-    upstream::DnsRefresher dns(
-        [&checker, &pool](const std::string& name,
-                          std::shared_ptr<const upstream::SharedCluster> shared) {
-            checker.update_cluster(name, shared->endpoints);
-            for (auto& w : pool) {
-                w->update_cluster(name, shared);
-            }
-        },
-        workers);
+    auto dns = make_refresher();
     for (const auto& [name, cluster] : cfg.clusters) {
-        dns.add_cluster(cluster, snapshot->clusters.at(name));
+        dns->add_cluster(cluster, snapshot.clusters.at(name));
     }
-    if (!dns.empty()) {
-        checker.spawn(dns.run());
+    if (!dns->empty()) {
+        checker_.spawn(dns->run());
+        refreshers_.push_back(std::move(dns));
+        refresher_configs_.push_back(config_);
     }
-    checker.start();
-    for (auto& w : pool) {
-        w->start();
-    }
-    for (const auto& s : specs) {
-        log::info("listening on {}://{} (listener {}, {} worker{})", s.info.tls ? "https" : "http",
-                  s.info.address, s.info.name, workers, workers == 1 ? "" : "s");
-    }
-    log::info("usher {} ready: {} route(s), {} cluster(s)", USHER_VERSION, cfg.routes.size(),
-              cfg.clusters.size());
+    const bool runs = !checker_.empty();
+    checker_.start();
+    return runs;
+}
 
-    // Signals: the main thread waits synchronously (they are blocked in every thread).
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0) {
-            continue;
+std::shared_ptr<upstream::DnsRefresher> Server::make_refresher() {
+    return std::make_shared<upstream::DnsRefresher>(
+        [this](const std::string& name, std::shared_ptr<const upstream::SharedCluster> shared) {
+            publish_dns(name, std::move(shared));
+        },
+        workers_);
+}
+
+void Server::publish_dns(const std::string& name,
+                         std::shared_ptr<const upstream::SharedCluster> shared) {
+    // On the checker thread. A refresher of a cluster a reload rebuilt (other breaker counters)
+    // is stale: its results are dropped.
+    std::lock_guard lock(mu_);
+    auto it = current_.find(name);
+    if (it == current_.end() || it->second->circuit != shared->circuit) {
+        return;
+    }
+    it->second = shared;
+    checker_.update_cluster(name, shared->endpoints);
+    for (auto& w : pool_) {
+        w->update_cluster(name, shared);
+    }
+    admin_state_->set_cluster(name, shared);
+}
+
+std::vector<admin::ListenerStatus> Server::listener_status() const {
+    std::vector<admin::ListenerStatus> out;
+    for (const auto& l : listeners_) {
+        out.push_back({l.name, upstream::address_string(l.bound), l.has_tls});
+    }
+    return out;
+}
+
+admin::ActiveRequests Server::active_requests() {
+    std::vector<std::future<InFlight>> futures;
+    for (auto& w : pool_) {
+        futures.push_back(w->in_flight());
+    }
+    admin::ActiveRequests total;
+    const auto deadline = std::chrono::steady_clock::now() + 500ms;
+    for (auto& f : futures) {
+        if (f.wait_until(deadline) != std::future_status::ready) {
+            continue;  // a busy or stopped worker: its share is left out
         }
-        if (sig == SIGUSR1) {
-            log::info("SIGUSR1: reopening access logs");
-            for (auto& w : pool) {
-                w->reopen_logs();
+        try {
+            for (const auto& [key, n] : f.get()) {
+                total[key] += n;
             }
-            continue;
+        } catch (const std::future_error&) {
         }
-        if (sig == SIGHUP) {
-            log::warn(
-                "SIGHUP: configuration reload is not supported yet; still running the old config");
-            continue;
-        }
-        log::info("{}: draining (up to {}ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                  cfg.drain_timeout.count());
-        break;
     }
-    for (auto& w : pool) {
-        w->drain(cfg.drain_timeout);
-    }
-    for (auto& w : pool) {
-        w->join();
-    }
-    checker.stop();
-    log::info("stopped");
-    return 0;
+    return total;
 }
 
 }  // namespace usher::server

@@ -1,31 +1,32 @@
 #include "server/worker.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "core/log.hpp"
+#include "net/listener.hpp"
 #include "proxy/client_connection.hpp"
+#include "upstream/dns_refresher.hpp"
 
 namespace usher::server {
 
 using namespace std::chrono_literals;
 
-Worker::Worker(int id, proxy::SnapshotPtr snapshot)
+Worker::Worker(int id, proxy::SnapshotPtr snapshot, proxy::WorkerStats* stats)
     : ctx_(id), io_(1), sweeper_(io_.get_executor()), drain_timer_(io_.get_executor()) {
     ctx_.io = &io_;
+    ctx_.stats = stats;
     ctx_.snapshot = std::move(snapshot);
     const auto& cfg = *ctx_.snapshot->config;
     // This worker's runtime clusters and the route -> cluster table.
-    std::map<std::string, upstream::Cluster*> by_name;
     for (const auto& [name, cluster_cfg] : cfg.clusters) {
-        auto it = ctx_.snapshot->clusters.find(name);
-        ctx_.clusters.push_back(std::make_unique<upstream::Cluster>(cluster_cfg, it->second,
+        auto shared =
+            std::make_shared<const upstream::SharedCluster>(ctx_.snapshot->clusters.at(name));
+        ctx_.clusters.push_back(std::make_unique<upstream::Cluster>(cluster_cfg, *shared,
                                                                     static_cast<std::size_t>(id)));
-        by_name[name] = ctx_.clusters.back().get();
+        owners_[ctx_.clusters.back().get()] = {std::move(shared), ctx_.snapshot->config};
     }
-    for (const auto& route : cfg.routes) {
-        auto it = by_name.find(route.cluster);
-        ctx_.route_clusters.push_back(it == by_name.end() ? nullptr : it->second);
-    }
+    route_table();
     if (cfg.access_log.enabled()) {
         access_log_ = std::make_unique<proxy::AccessLog>(cfg.access_log, io_);
         ctx_.access_log = access_log_.get();
@@ -42,7 +43,17 @@ Worker::~Worker() {
     }
 }
 
+void Worker::route_table() {
+    ctx_.route_clusters.clear();
+    for (const auto& route : ctx_.snapshot->config->routes) {
+        auto it = std::find_if(ctx_.clusters.begin(), ctx_.clusters.end(),
+                               [&](const auto& c) { return c->name() == route.cluster; });
+        ctx_.route_clusters.push_back(it == ctx_.clusters.end() ? nullptr : it->get());
+    }
+}
+
 std::error_code Worker::open_listeners(std::vector<ListenerSpec>& specs, std::string& failed) {
+    std::uint64_t id = 0;
     for (auto& spec : specs) {
         auto acceptor = std::make_unique<TcpAcceptor>(io_.get_executor());
         if (auto ec = net::open_listener(*acceptor, spec.endpoint, spec.backlog)) {
@@ -51,18 +62,22 @@ std::error_code Worker::open_listeners(std::vector<ListenerSpec>& specs, std::st
         }
         if (spec.endpoint.port() == 0) {
             spec.endpoint.port(acceptor->local_endpoint().port());
-            spec.info.address =
-                spec.endpoint.address().to_string() + ":" + std::to_string(spec.endpoint.port());
+            spec.info.address = upstream::address_string(spec.endpoint);
         }
-        acceptors_.push_back(std::move(acceptor));
+        auto slot = std::make_shared<ListenerSlot>();
+        slot->id = id++;
+        slot->acceptor = std::move(acceptor);
+        slot->info = std::make_shared<const proxy::ListenerInfo>(spec.info);
+        slot->max_connections = spec.max_connections;
+        slots_.push_back(std::move(slot));
     }
-    specs_ = specs;
     return {};
 }
 
 void Worker::start() {
-    for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-        asio::co_spawn(io_, accept_loop(i), asio::detached);
+    started_ = true;
+    for (auto& slot : slots_) {
+        asio::co_spawn(io_, accept_loop(slot), asio::detached);
     }
     start_sweeper();
     if (access_log_) {
@@ -81,13 +96,12 @@ void Worker::start() {
     });
 }
 
-Task<void> Worker::accept_loop(std::size_t index) {
-    auto& acceptor = *acceptors_[index];
-    const auto& spec = specs_[index];
+Task<void> Worker::accept_loop(std::shared_ptr<ListenerSlot> slot) {
+    auto& acceptor = *slot->acceptor;
     SteadyTimer backoff(io_.get_executor());
     std::chrono::steady_clock::time_point last_warning{};
     for (;;) {
-        if (spec.max_connections != 0 && ctx_.active_connections >= spec.max_connections) {
+        if (slot->max_connections != 0 && ctx_.active_connections >= slot->max_connections) {
             // At the limit: leave new connections in the kernel backlog for a moment.
             backoff.expires_after(10ms);
             co_await backoff.async_wait(use_tuple);
@@ -108,7 +122,7 @@ Task<void> Worker::accept_loop(std::size_t index) {
                 auto now = std::chrono::steady_clock::now();
                 if (now - last_warning >= 1s) {
                     last_warning = now;
-                    log::warn("accept on {}: {}; pausing accepts for {}ms", spec.info.address,
+                    log::warn("accept on {}: {}; pausing accepts for {}ms", slot->info->address,
                               ec.message(), limits::kAcceptBackoff.count());
                 }
                 backoff.expires_after(limits::kAcceptBackoff);
@@ -116,7 +130,9 @@ Task<void> Worker::accept_loop(std::size_t index) {
             }
             continue;
         }
-        proxy::serve(ctx_, std::move(socket), specs_[index].info);
+        // The slot's info may be replaced by a reload; the retired one lives on for the
+        // connections that use it.
+        proxy::serve(ctx_, std::move(socket), *slot->info);
     }
 }
 
@@ -139,8 +155,8 @@ void Worker::drain(std::chrono::milliseconds timeout) {
     asio::post(io_, [this, timeout] {
         ctx_.draining = true;
         asio::error_code ignored;
-        for (auto& a : acceptors_) {
-            a->close(ignored);
+        for (auto& s : slots_) {
+            s->acceptor->close(ignored);
         }
         sweeper_.cancel();
         for (auto* c : ctx_.connections) {
@@ -214,17 +230,23 @@ void Worker::replace_cluster(const std::string& name,
             rc = next.get();
         }
     }
-    RetiredCluster old{std::move(*slot), nullptr};
+    owners_[next.get()] = {std::move(shared), ctx_.snapshot->config};
+    auto old = std::move(*slot);
     *slot = std::move(next);
-    // The old cluster's endpoints: the previous DNS update's, or the snapshot's (owned there).
-    if (auto prev = replaced_.find(name); prev != replaced_.end()) {
-        old.shared = std::move(prev->second);
-    }
-    replaced_[name] = std::move(shared);
-    // Idle connections to kept addresses were adopted; the rest go to removed (draining) ones.
-    old.cluster->close_idle();
-    retired_.push_back(std::move(old));
+    retire_cluster(std::move(old));
     sweep_retired();
+}
+
+void Worker::retire_cluster(std::unique_ptr<upstream::Cluster> cluster) {
+    // Idle connections to kept addresses were adopted; the rest go to removed (draining) ones.
+    cluster->close_idle();
+    auto owner = owners_.find(cluster.get());
+    RetiredCluster r{std::move(cluster), {}};
+    if (owner != owners_.end()) {
+        r.owner = std::move(owner->second);
+        owners_.erase(owner);
+    }
+    retired_.push_back(std::move(r));
 }
 
 void Worker::sweep_retired() {
@@ -232,6 +254,124 @@ void Worker::sweep_retired() {
         r.cluster->close_idle();  // connections released to it after it was retired
         return r.cluster->users() == 0;
     });
+    if (retired_snapshots_.empty()) {
+        return;
+    }
+    // A replaced snapshot goes once every connection that may still read it has closed. (A new
+    // connection at a recycled address keeps it a little longer: harmless.)
+    std::unordered_set<const proxy::ClientConnection*> live(ctx_.connections.begin(),
+                                                            ctx_.connections.end());
+    std::erase_if(retired_snapshots_, [&](RetiredSnapshot& r) {
+        std::erase_if(r.connections,
+                      [&](const proxy::ClientConnection* c) { return live.find(c) == live.end(); });
+        return r.connections.empty();
+    });
+}
+
+void Worker::apply(WorkerUpdate update) {
+    auto shared = std::make_shared<WorkerUpdate>(std::move(update));
+    asio::post(io_, [this, shared] {
+        if (!ctx_.draining) {
+            apply_now(*shared);
+        }
+    });
+}
+
+void Worker::apply_now(WorkerUpdate& update) {
+    RetiredSnapshot retired;
+    retired.snapshot = ctx_.snapshot;
+    retired.connections.assign(ctx_.connections.begin(), ctx_.connections.end());
+    const auto& cfg = *update.snapshot->config;
+
+    // 1. Clusters: unchanged ones keep their Cluster (pools, balancer, warm connections).
+    std::vector<std::unique_ptr<upstream::Cluster>> next;
+    for (const auto& [name, cluster_cfg] : cfg.clusters) {
+        auto old = std::find_if(ctx_.clusters.begin(), ctx_.clusters.end(),
+                                [&](const auto& c) { return c && c->name() == name; });
+        if (old != ctx_.clusters.end() && update.rebuilt.count(name) == 0) {
+            next.push_back(std::move(*old));
+            continue;
+        }
+        auto shared = update.clusters.at(name);
+        auto built = std::make_unique<upstream::Cluster>(cluster_cfg, *shared,
+                                                         static_cast<std::size_t>(ctx_.id));
+        owners_[built.get()] = {std::move(shared), update.snapshot->config};
+        if (old != ctx_.clusters.end()) {
+            built->adopt_idle(**old);
+            retire_cluster(std::move(*old));
+        }
+        next.push_back(std::move(built));
+    }
+    for (auto& c : ctx_.clusters) {
+        if (c) {
+            retire_cluster(std::move(c));  // removed from the config
+        }
+    }
+    ctx_.clusters = std::move(next);
+    ctx_.snapshot = update.snapshot;
+    route_table();
+
+    // 2. Listeners: kept sockets keep accepting (with the new info); new ones start; the rest
+    //    stop accepting. Their connections finish on the old info, kept with the old snapshot.
+    std::vector<std::shared_ptr<ListenerSlot>> slots;
+    for (auto& plan : update.listeners) {
+        auto it = std::find_if(slots_.begin(), slots_.end(),
+                               [&](const auto& s) { return s && s->id == plan.id; });
+        if (it != slots_.end() && !plan.acceptor) {
+            auto slot = std::move(*it);
+            if (slot->info != plan.info) {
+                retired.infos.push_back(slot->info);
+                slot->info = plan.info;
+            }
+            slot->max_connections = plan.max_connections;
+            slots.push_back(std::move(slot));
+            continue;
+        }
+        auto slot = std::make_shared<ListenerSlot>();
+        slot->id = plan.id;
+        slot->acceptor = std::move(plan.acceptor);
+        slot->info = plan.info;
+        slot->max_connections = plan.max_connections;
+        if (started_) {
+            asio::co_spawn(io_, accept_loop(slot), asio::detached);
+        }
+        slots.push_back(std::move(slot));
+    }
+    for (auto& s : slots_) {
+        if (s) {
+            asio::error_code ignored;
+            s->acceptor->close(ignored);  // its accept loop ends
+            retired.infos.push_back(s->info);
+        }
+    }
+    slots_ = std::move(slots);
+    if (!retired.connections.empty()) {
+        retired_snapshots_.push_back(std::move(retired));
+    }
+    sweep_retired();
+}
+
+std::future<InFlight> Worker::in_flight() {
+    auto promise = std::make_shared<std::promise<InFlight>>();
+    auto future = promise->get_future();
+    asio::post(io_, [this, promise] {
+        InFlight counts;
+        auto add = [&](upstream::Cluster& c) {
+            for (auto& ep : c.endpoints()) {
+                if (ep.in_flight != 0) {
+                    counts[{c.name(), upstream::address_string(ep.address)}] += ep.in_flight;
+                }
+            }
+        };
+        for (auto& c : ctx_.clusters) {
+            add(*c);
+        }
+        for (auto& r : retired_) {
+            add(*r.cluster);
+        }
+        promise->set_value(std::move(counts));
+    });
+    return future;
 }
 
 void Worker::join() {

@@ -2,8 +2,19 @@
 // Worker: one thread, one io_context (concurrency hint 1), its own SO_REUSEPORT listening socket
 // per listener, its own upstream pools and balancer state. Shares nothing mutable with other
 // workers; the server talks to it only by posting to its io_context.
+//
+// Reload (apply()): the worker swaps in the new snapshot between two requests; each connection
+// reads the snapshot at the start of each request, so a request in flight finishes on the one it
+// started with. Replaced snapshots (and listener infos) stay alive until every connection that
+// existed at the swap has closed. Listener sockets the server kept are kept (no refused or reset
+// connection); new ones start accepting; removed ones stop accepting (their connections finish).
+// Clusters the server marked unchanged keep their per-worker Cluster (pools, balancer state);
+// changed ones are rebuilt, adopting idle connections to kept addresses, and the old one is
+// retired until no exchange uses it.
+#include <future>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,15 +31,40 @@ struct ListenerSpec {
     std::uint64_t max_connections = 0;
 };
 
+// One listening socket of a worker, as the server plans it at start-up and on reload. Every
+// worker gets the same list (same ids) in the same order.
+struct ListenerPlan {
+    std::uint64_t id = 0;  // the server's id of this listener socket (stable across reloads)
+    std::shared_ptr<const proxy::ListenerInfo> info;
+    std::uint64_t max_connections = 0;
+    std::unique_ptr<TcpAcceptor> acceptor;  // set: a socket opened for this worker; else kept
+};
+
+// A new config for one worker (see apply()).
+struct WorkerUpdate {
+    proxy::SnapshotPtr snapshot;
+    std::vector<ListenerPlan> listeners;
+    // Every cluster of the new config: its current endpoints (the snapshot's, or newer after DNS).
+    std::map<std::string, std::shared_ptr<const upstream::SharedCluster>> clusters;
+    // Clusters whose config changed or that are new: rebuilt. The others keep their Cluster.
+    std::set<std::string> rebuilt;
+};
+
+// Requests in flight per endpoint on this worker: (cluster, address) -> count.
+using InFlight = std::map<std::pair<std::string, std::string>, std::uint64_t>;
+
 class Worker {
   public:
-    Worker(int id, proxy::SnapshotPtr snapshot);
+    Worker(int id, proxy::SnapshotPtr snapshot, proxy::WorkerStats* stats = nullptr);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
+    Executor executor() noexcept { return io_.get_executor(); }
+
     // Opens this worker's listening sockets (called on the main thread before start()).
     // `specs` ports of 0 are replaced by the port actually bound, so later workers share it.
+    // Listener i gets id i.
     std::error_code open_listeners(std::vector<ListenerSpec>& specs, std::string& failed);
     void start();
     // Stops accepting, closes idle connections, lets busy ones finish; the thread exits when the
@@ -41,36 +77,60 @@ class Worker {
     // connections (to removed addresses) are closed at once, and it is destroyed once no
     // exchange uses it (checked by the once-a-second sweeper).
     void update_cluster(std::string name, std::shared_ptr<const upstream::SharedCluster> shared);
+    // Reload: swaps in `update` on the worker thread (thread-safe: posts).
+    void apply(WorkerUpdate update);
+    // The worker's in-flight requests per endpoint, answered on its thread.
+    std::future<InFlight> in_flight();
     void join();
 
   private:
-    // A replaced cluster kept alive for the exchanges still using it, with the endpoints its
-    // Endpoint::health pointers point into.
+    // A per-worker cluster with what keeps its pointers valid: the SharedCluster its endpoints'
+    // health points into, and the config its config::Cluster lives in.
+    struct ClusterOwner {
+        std::shared_ptr<const upstream::SharedCluster> shared;
+        config::ConfigPtr config;
+    };
     struct RetiredCluster {
         std::unique_ptr<upstream::Cluster> cluster;
-        std::shared_ptr<const upstream::SharedCluster> shared;
+        ClusterOwner owner;
     };
+    struct ListenerSlot {
+        std::uint64_t id = 0;
+        std::unique_ptr<TcpAcceptor> acceptor;
+        std::shared_ptr<const proxy::ListenerInfo> info;
+        std::uint64_t max_connections = 0;
+    };
+    // A replaced snapshot and listener infos, kept until the connections open at the swap close.
+    struct RetiredSnapshot {
+        proxy::SnapshotPtr snapshot;
+        std::vector<std::shared_ptr<const proxy::ListenerInfo>> infos;
+        std::vector<const proxy::ClientConnection*> connections;
+    };
+
     void replace_cluster(const std::string& name,
                          std::shared_ptr<const upstream::SharedCluster> shared);
+    void retire_cluster(std::unique_ptr<upstream::Cluster> cluster);
     void sweep_retired();
+    void apply_now(WorkerUpdate& update);
+    void route_table();
 
-    Task<void> accept_loop(std::size_t index);
+    Task<void> accept_loop(std::shared_ptr<ListenerSlot> slot);
     void start_sweeper();
     void finish_when_idle(std::chrono::steady_clock::time_point deadline);
 
     // Order matters: connections still alive when io_ is destroyed (drain timeout) reach ctx_
     // from their destructors, so ctx_ outlives io_.
     proxy::WorkerContext ctx_;
-    // Endpoints of the clusters DNS replaced (the snapshot owns the others), and the retired
-    // clusters; both outlive io_ for the same reason as ctx_.
-    std::map<std::string, std::shared_ptr<const upstream::SharedCluster>> replaced_;
+    // Per cluster object (current and retired): what keeps it valid. Outlives io_ like ctx_.
+    std::map<const upstream::Cluster*, ClusterOwner> owners_;
     std::vector<RetiredCluster> retired_;
+    std::vector<RetiredSnapshot> retired_snapshots_;
     asio::io_context io_;
-    std::vector<ListenerSpec> specs_;
-    std::vector<std::unique_ptr<TcpAcceptor>> acceptors_;
+    std::vector<std::shared_ptr<ListenerSlot>> slots_;
     std::unique_ptr<proxy::AccessLog> access_log_;
     SteadyTimer sweeper_;
     SteadyTimer drain_timer_;
+    bool started_ = false;
     std::thread thread_;
 };
 
