@@ -5,10 +5,11 @@ Drives headless Chromium (Debian: chromium, chromium-driver, python3-selenium) i
   fake   the page against fake_status.py: live values, rates computed from the totals, every
          endpoint state, a failed reload, a restart of usher (counter reset), the disconnected
          state, and the bearer-token prompt.
-  usher  the real build/usher with an admin listener, a live backend and a dead endpoint, under
+  usher  the real build/usher with an admin listener, live backends and dead endpoints, under
          traffic (200s and 502/503s): GET / serves the page byte for byte, the chart draws, the
-         requests/s value is positive, the endpoint table shows healthy and unhealthy endpoints;
-         then the token prompt against a token-protected admin API. Saves the screenshots
+         requests/s value is positive, the endpoint table shows healthy and unhealthy endpoints,
+         then a drained (admin API) and an ejected (outlier detection) one; then the token
+         prompt against a token-protected admin API (GET / served without the token). Saves the screenshots
          docs/images/dashboard.png (light) and docs/images/dashboard-dark.png.
 
 Usage: tests/browser/dashboard_test.py [--usher build/usher] [--only fake|usher] [--no-screenshot]
@@ -245,19 +246,21 @@ class Backend:
         self.server.server_close()
 
 
-def dead_port():
-    """A port nothing listens on (bound, then closed): connecting to it is refused."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def dead_ports(n):
+    """n distinct ports nothing listens on (bound together, then closed): connecting is refused."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
 
 
 class Usher:
     """build/usher with one listener and an admin listener, both on port 0."""
 
-    def __init__(self, binary, workdir, backend_port, dead, token=None):
+    def __init__(self, binary, workdir, backends, dead, token=None):
         admin = "{listen: 127.0.0.1:0%s}" % (", token: %s" % token if token else "")
         config = """workers: 2
 admin: %s
@@ -272,11 +275,12 @@ routes:
     cluster: api
 clusters:
   api:
-    endpoints: ["127.0.0.1:%d", "127.0.0.1:%d"]
+    endpoints: ["127.0.0.1:%d", "127.0.0.1:%d", "127.0.0.1:%d"]
     health_check: { path: /, interval: 200ms, jitter: 0, timeout: 500ms, unhealthy_threshold: 1, healthy_threshold: 1 }
   legacy:
-    endpoints: ["127.0.0.1:%d"]
-""" % (admin, backend_port, dead, dead)
+    endpoints: ["127.0.0.1:%d", "127.0.0.1:%d"]
+    outlier_detection: { consecutive_failures: 2, base_ejection_time: 5m, max_ejected_percent: 50 }
+""" % (admin, backends[0], backends[1], dead[0], dead[0], dead[1])
         path = os.path.join(workdir, "usher%s.yaml" % ("-token" if token else ""))
         with open(path, "w") as f:
             f.write(config)
@@ -291,7 +295,7 @@ clusters:
             text = open(self.log_path).read()
             m = re.search(r"listening on http://127\.0\.0\.1:(\d+) \(listener web", text)
             self.port = int(m.group(1)) if m else None
-            m = re.search(r"admin[^\n]*?(?:listening on|on) http://127\.0\.0\.1:(\d+)", text)
+            m = re.search(r"admin: serving on http://127\.0\.0\.1:(\d+)", text)
             self.admin_port = int(m.group(1)) if m else None
             time.sleep(0.05)  # polling the log for the start-up lines, bounded by the deadline
         if self.port is None or self.admin_port is None:
@@ -351,12 +355,17 @@ class Traffic:
 
 
 def usher_part(binary, shots):
+    """Cluster api: two live backends (the second drained through the admin API) and a dead
+    endpoint that the health check marks unhealthy. Cluster legacy (routed /broken): two dead
+    endpoints, no health check, outlier detection ejects one (at most 50% of the cluster)."""
     workdir = tempfile.mkdtemp(prefix="usher-browser-")
-    backend = Backend()
-    dead = dead_port()
-    usher = Usher(binary, workdir, backend.port, dead)
+    backends = [Backend(), Backend()]
+    dead = dead_ports(2)
+    usher = Usher(binary, workdir, [b.port for b in backends], dead)
     traffic = Traffic(usher.port)
-    live_ep, dead_ep = "127.0.0.1:%d" % backend.port, "127.0.0.1:%d" % dead
+    live_ep, drained_ep = ["127.0.0.1:%d" % b.port for b in backends]
+    dead_ep = "127.0.0.1:%d" % dead[0]
+    legacy_eps = ["127.0.0.1:%d" % p for p in dead]
     drivers = []
     try:
         def serves_page():
@@ -389,6 +398,20 @@ def usher_part(binary, shots):
             assert driver.find_element(By.ID, "pid").text == str(usher.proc.pid)
         check("usher: the endpoint table shows the live states", states)
 
+        def drained_and_ejected():
+            req = urllib.request.Request("%sclusters/api/endpoints/%s/drain" % (usher.admin_url, drained_ep),
+                                         method="POST")
+            urllib.request.urlopen(req, timeout=5).read()
+            wait_until(driver, "the drained endpoint", lambda d: d.find_elements(
+                By.CSS_SELECTOR, 'table[data-cluster=api] tr[data-address="%s"][data-state=draining]' % drained_ep))
+            wait_until(driver, "an ejected endpoint in legacy", lambda d: sorted(
+                r.get_attribute("data-state") for r in d.find_elements(
+                    By.CSS_SELECTOR, "table[data-cluster=legacy] tr[data-state]")) == ["ejected", "healthy"])
+            addresses = [r.get_attribute("data-address") for r in driver.find_elements(
+                By.CSS_SELECTOR, "table[data-cluster=legacy] tr[data-state]")]
+            assert addresses == legacy_eps, addresses
+        check("usher: a drained and an ejected endpoint show their states", drained_and_ejected)
+
         if shots:
             def shoot():
                 # A fuller chart for the picture: wait (bounded) for 20 samples.
@@ -412,10 +435,15 @@ def usher_part(binary, shots):
 
     # The same page against an admin API that wants a bearer token: GET / is served without it.
     token = "dashboard-test-token-42"
-    usher = Usher(binary, workdir, backend.port, dead, token=token)
+    usher = Usher(binary, workdir, [b.port for b in backends], dead, token=token)
     driver = browser()
     try:
         def token_check():
+            try:
+                urllib.request.urlopen(usher.admin_url, timeout=5).read()
+            except urllib.error.HTTPError as e:
+                raise AssertionError("GET / answered %d without the token: a browser cannot even "
+                                     "load the page that asks for it" % e.code)
             try:
                 urllib.request.urlopen(usher.admin_url + "status", timeout=5)
                 raise AssertionError("/status answered without the token")
@@ -428,7 +456,8 @@ def usher_part(binary, shots):
     finally:
         driver.quit()
         usher.close()
-        backend.close()
+        for b in backends:
+            b.close()
 
 
 def main():
