@@ -66,7 +66,7 @@ enum class ClientAuth { none, optional, require };
 struct ListenerTls {
     std::vector<TlsCertificate> certificates;  // >= 1; the first is the default (no/unknown SNI)
     TlsVersion min_version = TlsVersion::tls1_2;
-    std::vector<std::string> alpn{"http/1.1"};  // offered, in server preference order
+    std::vector<std::string> alpn{"h2", "http/1.1"};  // offered, in server preference order
     std::string client_ca;  // PEM CA bundle for client certificates; "" = no mTLS
     ClientAuth client_auth = ClientAuth::none;  // require when client_ca is set, unless configured
     Duration handshake_timeout = limits::kTlsHandshakeTimeout;
@@ -86,6 +86,18 @@ struct Hsts {
     bool operator==(const Hsts&) const = default;
 };
 
+// HTTP/2 towards clients (TLS listeners negotiate it with ALPN `h2`; plain ones take it with
+// prior knowledge when h2c is on). Sizes are what usher advertises in its SETTINGS.
+struct Http2 {
+    bool h2c = false;  // plain listeners: accept the HTTP/2 preface (RFC 9113 section 3.3)
+    std::uint32_t max_concurrent_streams = limits::kH2MaxConcurrentStreams;
+    std::uint32_t initial_stream_window = limits::kH2InitialStreamWindow;
+    std::uint32_t connection_window = limits::kH2ConnectionWindow;
+    std::uint32_t max_header_list_size = limits::kH2MaxHeaderListSize;
+
+    bool operator==(const Http2&) const = default;
+};
+
 struct Listener {
     std::string name;  // defaults to the address string
     SocketAddress address;
@@ -96,6 +108,7 @@ struct Listener {
     bool redirect_to_https = false;
     std::uint16_t redirect_https_port = 443;  // 443 is left out of the Location URL
     std::optional<Hsts> hsts;                 // TLS listeners only
+    Http2 http2;
 
     bool operator==(const Listener&) const = default;
 };

@@ -38,7 +38,8 @@ const std::vector<std::string> kListenerKeys{"address",
                                              "tls",
                                              "redirect_to_https",
                                              "redirect_https_port",
-                                             "hsts"};
+                                             "hsts",
+                                             "http2"};
 const std::vector<std::string> kClusterKeys{"endpoints",
                                             "balancer",
                                             "pool",

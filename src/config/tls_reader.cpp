@@ -195,6 +195,45 @@ void read_hsts(Reader& r, const Field& f, Hsts& hsts) {
     }
 }
 
+const std::vector<std::string> kHttp2Keys{"h2c", "max_concurrent_streams", "initial_stream_window",
+                                          "connection_window", "max_header_list_size"};
+
+void read_http2(Reader& r, const Field& f, Http2& h2) {
+    if (!r.mapping(f, kHttp2Keys)) {
+        return;
+    }
+    if (const auto v = r.get(f, "h2c")) {
+        h2.h2c = r.boolean(*v).value_or(h2.h2c);
+    }
+    if (const auto v = r.get(f, "max_concurrent_streams")) {
+        h2.max_concurrent_streams =
+            static_cast<std::uint32_t>(r.integer(*v, 1, 10000).value_or(h2.max_concurrent_streams));
+    }
+    // RFC 9113 sections 6.5.2 and 6.9.2: a window between the 64 KiB - 1 default and 2^31 - 1.
+    const auto window = [&](const char* key, std::uint32_t& out) {
+        if (const auto v = r.get(f, key)) {
+            if (const auto n = r.size(*v, false)) {
+                if (*n < 65535 || *n > 0x7fffffff) {
+                    r.error(*v, "between 65535 bytes and 2GiB - 1");
+                } else {
+                    out = static_cast<std::uint32_t>(*n);
+                }
+            }
+        }
+    };
+    window("initial_stream_window", h2.initial_stream_window);
+    window("connection_window", h2.connection_window);
+    if (const auto v = r.get(f, "max_header_list_size")) {
+        if (const auto n = r.size(*v, false)) {
+            if (*n < 4096 || *n > 16 * 1024 * 1024) {
+                r.error(*v, "between 4KiB and 16MiB");
+            } else {
+                h2.max_header_list_size = static_cast<std::uint32_t>(*n);
+            }
+        }
+    }
+}
+
 void read_upstream_tls(Reader& r, const Field& f, const std::string& source, UpstreamTls& tls) {
     if (!f.node.IsMap()) {
         r.error(f, "expected a mapping (ca_file, verify, server_name, client_cert, client_key)");
@@ -254,7 +293,7 @@ void read_cluster_tls(Reader& r, const Field& cluster_field, const std::string& 
 }
 
 const std::vector<std::string>& supported_alpn() {
-    static const std::vector<std::string> names{"http/1.1"};  // "h2" joins with HTTP/2
+    static const std::vector<std::string> names{"h2", "http/1.1"};
     return names;
 }
 
@@ -277,6 +316,12 @@ void read_listener_tls(Reader& r, const Field& item, const std::string& source, 
         l.redirect_https_port = static_cast<std::uint16_t>(r.integer(*v, 1, 65535).value_or(443));
         if (!redirect) {
             r.error(*v, "redirect_https_port needs redirect_to_https: true");
+        }
+    }
+    if (const auto v = r.get(item, "http2")) {
+        read_http2(r, *v, l.http2);
+        if (l.http2.h2c && tls) {
+            r.error(*v, "h2c is for plain listeners (TLS listeners offer h2 through tls.alpn)");
         }
     }
     if (const auto v = r.get(item, "hsts")) {

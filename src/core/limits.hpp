@@ -103,5 +103,8 @@ inline constexpr std::uint32_t kH2FloodPerSecond = 100;
 inline constexpr std::uint32_t kH2FloodCreditPerWork = 2;
 inline constexpr std::size_t kH2MaxOutboundAck = 1000;        // queued SETTINGS/PING acks
 inline constexpr std::size_t kH2OutputHighWater = 64 * 1024;  // encoded bytes ahead of the socket
+// Response bytes an HTTP/2 exchange queues for its stream before it stops reading its backend
+// (the client's flow-control window decides when they leave).
+inline constexpr std::size_t kH2StreamSendHighWater = 64 * 1024;
 
 }  // namespace usher::limits

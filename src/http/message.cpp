@@ -27,7 +27,15 @@ void ResponseHead::clear() noexcept {
 }
 
 std::string_view version_string(Version v) noexcept {
-    return v == Version::http10 ? "HTTP/1.0" : "HTTP/1.1";
+    switch (v) {
+        case Version::http10:
+            return "HTTP/1.0";
+        case Version::http11:
+            break;
+        case Version::http2:
+            return "HTTP/2.0";
+    }
+    return "HTTP/1.1";
 }
 
 std::string_view reason_phrase(std::uint16_t status) noexcept {

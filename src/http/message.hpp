@@ -8,7 +8,7 @@
 
 namespace usher::http {
 
-enum class Version : std::uint8_t { http10, http11 };
+enum class Version : std::uint8_t { http10, http11, http2 };
 
 // How a message body is delimited on the wire (RFC 9112 section 6).
 enum class BodyFraming : std::uint8_t {

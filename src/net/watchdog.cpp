@@ -38,6 +38,7 @@ struct Watchdog::State {
     TimeoutCause fired = TimeoutCause::none;
     TcpSocket* client = nullptr;
     TcpSocket* upstream = nullptr;
+    SteadyTimer* waiter = nullptr;
     bool waiting = false;
     bool closed = false;
 };
@@ -48,6 +49,7 @@ Watchdog::~Watchdog() {
     st_->closed = true;
     st_->client = nullptr;
     st_->upstream = nullptr;
+    st_->waiter = nullptr;
     st_->timer.cancel();
 }
 
@@ -58,6 +60,10 @@ void Watchdog::watch(TcpSocket* client, TcpSocket* upstream) noexcept {
 
 void Watchdog::watch_upstream(TcpSocket* upstream) noexcept {
     st_->upstream = upstream;
+}
+
+void Watchdog::watch_waiter(SteadyTimer* waiter) noexcept {
+    st_->waiter = waiter;
 }
 
 void Watchdog::arm(Clock::duration d, TimeoutCause cause) {
@@ -129,6 +135,9 @@ void Watchdog::on_timer(const std::shared_ptr<State>& st) {
     }
     if (st->upstream != nullptr) {
         st->upstream->cancel(ignored);
+    }
+    if (st->waiter != nullptr) {
+        st->waiter->cancel();
     }
 }
 

@@ -44,6 +44,9 @@ class Watchdog {
     // Sockets cancelled when a deadline passes (either may be null).
     void watch(TcpSocket* client, TcpSocket* upstream) noexcept;
     void watch_upstream(TcpSocket* upstream) noexcept;
+    // A timer some step waits on as a condition (an HTTP/2 stream waiting for request body or
+    // window): cancelled too when a deadline passes. Null: none.
+    void watch_waiter(SteadyTimer* waiter) noexcept;
 
     // A zero duration means "no limit" for that step (only the total deadline applies).
     void arm(Clock::duration d, TimeoutCause cause);

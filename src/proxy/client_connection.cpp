@@ -18,7 +18,7 @@ constexpr std::chrono::milliseconds kLingerTime = 2s;
 
 ClientConnection::ClientConnection(WorkerContext& worker, TcpSocket socket,
                                    const ListenerInfo& listener)
-    : down_(worker, std::move(socket), listener), handler_(down_) {
+    : socket_(std::move(socket)), down_(worker, socket_, listener), handler_(down_) {
     worker.connections.push_back(this);
     ++worker.active_connections;
     if (worker.stats != nullptr) {
@@ -41,7 +41,9 @@ ClientConnection::~ClientConnection() {
 }
 
 void ClientConnection::drain() noexcept {
-    if (idle_) {
+    if (h2_) {
+        h2_->drain();
+    } else if (idle_) {
         asio::error_code ignored;
         down_.socket.cancel(ignored);
     }
@@ -70,7 +72,12 @@ Task<void> ClientConnection::run() {
             down_.socket.close(ignored);
             co_return;
         }
+        if (down_.tls->alpn() == "h2") {
+            co_await run_h2();
+            co_return;
+        }
     }
+    bool h2c_possible = down_.listener.http2.h2c;  // the first bytes decide
 
     while (!w.draining) {
         const auto& cfg = *w.snapshot->config;
@@ -97,7 +104,16 @@ Task<void> ClientConnection::run() {
         const auto head_deadline = cfg.timeouts.request_header.count() > 0
                                        ? net::Watchdog::Clock::now() + cfg.timeouts.request_header
                                        : net::Watchdog::Clock::time_point::max();
+        bool h2c = false;
         for (;;) {
+            if (h2c_possible) {
+                const auto m = http::h2::match_preface(down_.in.view());
+                h2c = m == http::h2::PrefaceMatch::match;
+                h2c_possible = m == http::h2::PrefaceMatch::need_more && !h2c;
+                if (h2c) {
+                    break;
+                }
+            }
             parsed = http::h1::parse_request_head(down_.in.view(), limits, down_.request);
             if (parsed.kind != http::h1::ParseResult::Kind::incomplete) {
                 break;
@@ -118,6 +134,11 @@ Task<void> ClientConnection::run() {
         if (closed) {
             break;
         }
+        if (h2c) {
+            co_await run_h2();
+            co_return;
+        }
+        h2c_possible = false;
         if (parsed.kind == http::h1::ParseResult::Kind::error) {
             co_await handler_.reply_to_bad_request(parsed.error, down_.in.size());
             break;
@@ -145,6 +166,16 @@ Task<void> ClientConnection::run() {
             down_.in.clear();
         }
     }
+    down_.socket.close(ignored);
+}
+
+Task<void> ClientConnection::run_h2() {
+    idle_ = false;
+    h2_ = std::make_unique<H2Connection>(down_);
+    co_await h2_->run();
+    h2_.reset();
+    co_await down_.shutdown_send();
+    asio::error_code ignored;
     down_.socket.close(ignored);
 }
 

@@ -1,11 +1,14 @@
 #pragma once
-// ClientConnection: one accepted HTTP/1.1 client connection. Its run() coroutine is the keep-alive
-// loop: wait for bytes (holding no buffer while idle), read and parse a request head under the
-// request-header timeout, hand it to the ProxyHandler, repeat while both sides keep the
+// ClientConnection: one accepted client connection. Its run() coroutine is the HTTP/1.1
+// keep-alive loop: wait for bytes (holding no buffer while idle), read and parse a request head
+// under the request-header timeout, hand it to the ProxyHandler, repeat while both sides keep the
 // connection alive. Pipelined requests are served one after another, responses in order.
+// A TLS client that chose `h2` by ALPN, or a plain one that opens with the HTTP/2 preface on a
+// listener with http2.h2c, is handed to an H2Connection instead.
 #include <memory>
 
 #include "proxy/downstream.hpp"
+#include "proxy/h2_connection.hpp"
 #include "proxy/proxy_handler.hpp"
 
 namespace usher::proxy {
@@ -24,9 +27,13 @@ class ClientConnection {
     void drain() noexcept;
 
   private:
+    TcpSocket socket_;
     Downstream down_;
     ProxyHandler handler_;
+    std::unique_ptr<H2Connection> h2_;
     bool idle_ = true;
+
+    Task<void> run_h2();
 };
 
 // Starts serving `socket` on the worker (co_spawn, detached).

@@ -1,9 +1,23 @@
 #include "proxy/downstream.hpp"
 
+#include "proxy/h2_stream.hpp"
+
 namespace usher::proxy {
 
-Downstream::Downstream(WorkerContext& w, TcpSocket s, const ListenerInfo& l)
-    : worker(w), socket(std::move(s)), listener(l), watchdog(socket.get_executor()) {
+Downstream::Downstream(const Downstream& conn, H2Stream& stream)
+    : worker(conn.worker),
+      socket(conn.socket),
+      listener(conn.listener),
+      watchdog(conn.socket.get_executor()),
+      remote(conn.remote),
+      remote_text(conn.remote_text),
+      h2(&stream) {
+    watchdog.watch(nullptr, nullptr);  // the connection's socket is not this stream's to cancel
+    watchdog.watch_waiter(&stream.wake);
+}
+
+Downstream::Downstream(WorkerContext& w, TcpSocket& s, const ListenerInfo& l)
+    : worker(w), socket(s), listener(l), watchdog(socket.get_executor()) {
     asio::error_code ec;
     auto ep = socket.remote_endpoint(ec);
     if (!ec) {

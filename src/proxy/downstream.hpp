@@ -1,7 +1,12 @@
 #pragma once
-// Downstream: the client side of one connection as the handler sees it: the socket, the read
+// Downstream: the client side of one exchange as the handler sees it: the socket, the read
 // buffer (borrowed from the worker's pool while a request is in progress), the write scratch
 // string, the watchdog that enforces timeouts, and who the client is.
+//
+// HTTP/1: one Downstream per connection, reused by every request on it. HTTP/2: the connection
+// has one (socket, TLS, read buffer) and each stream's exchange gets its own, made with the
+// stream constructor: `h2` is set, and the handler sends and receives through the stream
+// (h2_stream.hpp) instead of the socket; its watchdog cancels the stream's waits.
 #include <array>
 #include <string>
 #include <string_view>
@@ -24,11 +29,16 @@ inline http::h1::ParserLimits parser_limits(const config::Limits& l) noexcept {
             .allow_bare_lf = l.allow_bare_lf};
 }
 
+struct H2Stream;
+
 struct Downstream {
-    Downstream(WorkerContext& w, TcpSocket s, const ListenerInfo& l);
+    // A client connection on `s` (owned by the caller, outlives this).
+    Downstream(WorkerContext& w, TcpSocket& s, const ListenerInfo& l);
+    // One HTTP/2 stream of the connection `conn`.
+    Downstream(const Downstream& conn, H2Stream& stream);
 
     WorkerContext& worker;
-    TcpSocket socket;
+    TcpSocket& socket;
     const ListenerInfo& listener;
     net::Watchdog watchdog;
     IoBuffer in;
@@ -39,8 +49,10 @@ struct Downstream {
     bool sent_100_continue = false;
     // TLS listeners: the session over `socket` (every read and write goes through it).
     std::unique_ptr<net::TlsSession> tls;
+    // HTTP/2 stream exchanges: the stream (owned by the connection); null for HTTP/1.
+    H2Stream* h2 = nullptr;
 
-    std::string_view scheme() const noexcept { return tls ? "https" : "http"; }
+    std::string_view scheme() const noexcept { return listener.tls ? "https" : "http"; }
 
     // Reads more bytes into `in` under a deadline. Returns the error (eof, operation_aborted when
     // the watchdog fired: see watchdog.fired()), or success with at least one byte added.

@@ -6,7 +6,9 @@
 #include "core/log.hpp"
 #include "net/tls_client_context.hpp"
 #include "proxy/forward_headers.hpp"
+#include "proxy/h2_stream.hpp"
 #include "proxy/router.hpp"
+#include "proxy/upstream_side.hpp"
 #include "proxy/worker_stats.hpp"
 
 namespace usher::proxy {
@@ -111,61 +113,6 @@ constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 }  // namespace
 
-// The upstream side of one exchange: the connection (fresh or from the pool) and the buffer its
-// response is read into.
-struct ProxyHandler::Upstream {
-    upstream::Cluster& cluster;
-    std::unique_ptr<upstream::Connection> conn;
-    IoBuffer buf;
-    bool reused = false;
-
-    Task<asio::error_code> read_some(Downstream& down, std::chrono::milliseconds timeout,
-                                     TimeoutCause cause) {
-        return read_some_until(
-            down, timeout.count() > 0 ? Clock::now() + timeout : Clock::time_point::max(), cause);
-    }
-    Task<asio::error_code> read_some_until(Downstream& down, Clock::time_point deadline,
-                                           TimeoutCause cause) {
-        down.worker.buffers.acquire(buf);
-        char* space = buf.space();
-        if (buf.space_size() == 0) {
-            co_return asio::error::no_buffer_space;
-        }
-        down.watchdog.arm_until(deadline, cause);
-        auto [ec, n] = co_await read_into(asio::buffer(space, buf.space_size()));
-        down.watchdog.disarm();
-        if (!ec) {
-            buf.commit(n);
-        }
-        co_return ec;
-    }
-    // One read without a deadline, through TLS when the cluster speaks it.
-    Task<std::pair<asio::error_code, std::size_t>> read_into(asio::mutable_buffer b) {
-        if (conn->tls) {
-            co_return co_await conn->tls->read_some(b);
-        }
-        auto [ec, n] = co_await conn->socket.async_read_some(b, use_tuple);
-        co_return std::pair{ec, n};
-    }
-    template <std::size_t N>
-    Task<asio::error_code> write_all(std::array<asio::const_buffer, N> bufs) {
-        if (conn->tls) {
-            co_return co_await conn->tls->write(std::span<const asio::const_buffer>(bufs));
-        }
-        auto [ec, n] = co_await asio::async_write(conn->socket, bufs, use_tuple);
-        co_return ec;
-    }
-
-    template <std::size_t N>
-    Task<asio::error_code> write(Downstream& down, std::array<asio::const_buffer, N> bufs,
-                                 std::chrono::milliseconds timeout) {
-        down.watchdog.arm(timeout, TimeoutCause::upstream_idle);
-        auto ec = co_await write_all(bufs);
-        down.watchdog.disarm();
-        co_return ec;
-    }
-};
-
 void ProxyHandler::start_log(const CompiledRoute* route) {
     const auto& req = down_.request;
     log_.start = Clock::now();
@@ -232,6 +179,9 @@ void ProxyHandler::finish_log() {
 }
 
 Task<bool> ProxyHandler::reply(LocalReply r, std::string_view cause) {
+    if (down_.h2 != nullptr) {
+        co_return co_await reply_h2(r, cause);
+    }
     r.json = wants_json_;
     r.hsts = down_.listener.hsts;  // RFC 6797: on every response over TLS
     r.close = r.close || !down_.request.keep_alive || down_.worker.draining;
@@ -353,7 +303,7 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     const bool upgrade = req.upgrade && !client_http10;
     const BodyFraming req_framing = req.framing;
     const std::uint64_t req_length = req.content_length;
-    const bool expect_continue = req.expect_continue && !client_http10;
+    const bool expect_continue = req.expect_continue && !client_http10 && down_.h2 == nullptr;
     const config::RetryPolicy* policy = rc.retry ? &*rc.retry : nullptr;
     const bool idempotent = is_idempotent(method);
     upstream::ClusterUse cluster_use(cluster);  // a cluster replaced meanwhile lives on for us
@@ -413,8 +363,9 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     } in_flight{cluster};
 
     // Retries need the body again: hold a small one (up to retry.max_body) before the first try.
-    if (policy != nullptr && !replayable && req_framing == BodyFraming::content_length &&
-        req_length <= policy->max_body && (idempotent || policy->non_idempotent)) {
+    if (policy != nullptr && !replayable && down_.h2 == nullptr &&
+        req_framing == BodyFraming::content_length && req_length <= policy->max_body &&
+        (idempotent || policy->non_idempotent)) {
         if (!co_await hold_request_body(head_size)) {
             co_return false;
         }
@@ -638,7 +589,13 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
             }
             if (r.kind == http::h1::ParseResult::Kind::complete) {
                 if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
-                    if (!client_http10 && !(response_.status == 100 && down_.sent_100_continue)) {
+                    if (down_.h2 != nullptr) {
+                        client_saw_bytes = true;
+                        if (!down_.h2->respond(response_, false)) {
+                            co_return false;
+                        }
+                    } else if (!client_http10 &&
+                               !(response_.status == 100 && down_.sent_100_continue)) {
                         down_.out.clear();
                         write_interim_head(response_, down_.out);
                         client_saw_bytes = true;
@@ -775,8 +732,18 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     }
     write_downstream_head(response_, dp, down_.out);
 
-    bool ok =
-        co_await stream_response_body(up, client_framing == BodyFraming::chunked, close_delimited);
+    bool ok = false;
+    if (down_.h2 != nullptr) {
+        // One stream: no chunking (DATA frames carry the body), END_STREAM or trailers end it.
+        h2_trailers_ = {};
+        ok = co_await send_response_head_h2(client_framing == BodyFraming::none ||
+                                            (client_framing == BodyFraming::content_length &&
+                                             response_.content_length == 0)) &&
+             co_await stream_response_body(up, false, false) && finish_h2();
+    } else {
+        ok = co_await stream_response_body(up, client_framing == BodyFraming::chunked,
+                                           close_delimited);
+    }
     if (!ok) {
         co_return false;
     }
@@ -834,6 +801,9 @@ Task<bool> ProxyHandler::hold_request_body(std::size_t head_size) {
 }
 
 Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {
+    if (down_.h2 != nullptr) {
+        co_return co_await send_request_body_h2(up);
+    }
     auto& req = down_.request;
     auto client_error = [&](asio::error_code ec) {
         auto fired = down_.watchdog.fired();
@@ -924,7 +894,8 @@ Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {
 
 Task<bool> ProxyHandler::stream_response_body(Upstream& up, bool client_chunked,
                                               bool close_delimited) {
-    std::string_view head = down_.out;  // written together with the first body bytes
+    // HTTP/1: the head is written together with the first body bytes (HTTP/2 sent it already).
+    std::string_view head = down_.h2 != nullptr ? std::string_view{} : std::string_view(down_.out);
     auto idle = timeouts_.upstream_idle;
     auto read_more = [&]() -> Task<bool> {
         auto ec = co_await up.read_some(down_, idle, TimeoutCause::upstream_idle);
@@ -937,6 +908,9 @@ Task<bool> ProxyHandler::stream_response_body(Upstream& up, bool client_chunked,
     };
     auto send = [&](std::string_view prefix, std::string_view data,
                     std::string_view suffix) -> Task<bool> {
+        if (down_.h2 != nullptr) {
+            co_return co_await send_data_h2(data);
+        }
         auto ec = co_await down_.write(
             std::array{cbuf(head), cbuf(prefix), cbuf(data), cbuf(suffix)}, idle);
         head = {};
@@ -1000,6 +974,9 @@ Task<bool> ProxyHandler::stream_response_body(Upstream& up, bool client_chunked,
                     continue;
                 }
                 if (step.kind == Kind::done) {
+                    if (down_.h2 != nullptr) {
+                        h2_trailers_ = filter_trailers(step.trailers, chunk_scratch_);
+                    }
                     bool ok =
                         client_chunked
                             ? co_await send("0\r\n", filter_trailers(step.trailers, chunk_scratch_),

@@ -40,6 +40,12 @@ class ProxyHandler {
     Task<asio::error_code> send_request_body(Upstream& up);
     Task<bool> stream_response_body(Upstream& up, bool client_chunked, bool close_delimited);
     Task<void> tunnel(Upstream& up);
+    // HTTP/2 streams (proxy_handler_h2.cpp): the same steps through the stream.
+    Task<bool> reply_h2(LocalReply reply, std::string_view cause);
+    Task<asio::error_code> send_request_body_h2(Upstream& up);
+    Task<bool> send_response_head_h2(bool end_stream);
+    Task<bool> send_data_h2(std::string_view data);
+    bool finish_h2();
     void start_log(const CompiledRoute* route);
     void finish_log();
 
@@ -51,6 +57,11 @@ class ProxyHandler {
     http::ResponseHead response_;
     std::string path_scratch_;
     std::string chunk_scratch_;  // filtered trailers
+    // HTTP/2: the client's head (re-read from the HTTP/1 serialization, so header policy lives
+    // in one place: forward_headers), the request bytes being forwarded, response trailers.
+    http::ResponseHead h2_head_;
+    std::string h2_body_;
+    std::string_view h2_trailers_;
 
     // Per-request log fields (strings keep their capacity across requests).
     struct LogState {

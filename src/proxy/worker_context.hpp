@@ -31,7 +31,8 @@ struct ListenerInfo {
     // Plain listeners: answer every request with a 308 to https:// (port 443 is left out).
     bool redirect_to_https = false;
     std::uint16_t redirect_https_port = 443;
-    std::string hsts;  // TLS listeners: the Strict-Transport-Security value; "" = none
+    std::string hsts;     // TLS listeners: the Strict-Transport-Security value; "" = none
+    config::Http2 http2;  // HTTP/2 settings (TLS: ALPN h2; plain: h2c when http2.h2c)
 };
 
 // The immutable, cross-worker part of a config snapshot.

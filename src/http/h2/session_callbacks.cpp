@@ -134,6 +134,7 @@ void ServerSession::Impl::queue_head(std::int32_t id, Stream& st, bool end_strea
     } else if (!h.headers.contains("host")) {
         h.headers.add("host", h.authority);  // views into the arena
     }
+    h.version = Version::http2;
     h.target = h.method == "CONNECT" ? h.authority : h.path;
     if (h.method == "CONNECT") {
         h.path = h.authority;

@@ -66,7 +66,7 @@ TEST(TlsConfig, DefaultsAreSecureAndPlainListenersHaveNoTls) {
     const auto& tls = *r.config->listeners.at(0).tls;
     EXPECT_EQ(tls.certificates.at(0).cert, "a.pem");  // no directory: relative to the cwd
     EXPECT_EQ(tls.min_version, TlsVersion::tls1_2);
-    EXPECT_EQ(tls.alpn, std::vector<std::string>{"http/1.1"});
+    EXPECT_EQ(tls.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
     EXPECT_EQ(tls.client_auth, ClientAuth::none);
     EXPECT_EQ(tls.handshake_timeout, limits::kTlsHandshakeTimeout);
     EXPECT_TRUE(tls.session_tickets);
@@ -121,10 +121,8 @@ TEST(TlsConfig, StructuralErrorsHavePositions) {
         "(did you mean 'ocsp'?)",
         "/etc/usher/u.yaml:7:20: listeners[0].tls.min_version: unknown value \"1.1\" (expected "
         "one of: 1.2, 1.3)",
-        "/etc/usher/u.yaml:8:14: listeners[0].tls.alpn[0]: unsupported protocol \"h2\" "
-        "(supported: http/1.1)",
         "/etc/usher/u.yaml:8:18: listeners[0].tls.alpn[1]: unsupported protocol \"spdy\" "
-        "(supported: http/1.1)",
+        "(supported: h2, http/1.1)",
         "/etc/usher/u.yaml:9:20: listeners[0].tls.client_auth: unknown value \"sometimes\" "
         "(expected one of: require, optional)",
         "/etc/usher/u.yaml:10:26: listeners[0].tls.handshake_timeout: must be greater than 0",

@@ -195,8 +195,10 @@ TEST_F(TlsContextTest, RefusesNonAeadAndNonEcdheCiphersOnTls12) {
     EXPECT_EQ(good.server.cipher, "ECDHE-ECDSA-CHACHA20-POLY1305");
 }
 
-TEST_F(TlsContextTest, AlpnPicksHttp11AndIgnoresUnknownProtocols) {
-    const auto ctx = build_ok(three());
+TEST_F(TlsContextTest, AlpnPicksTheListenersProtocolAndIgnoresUnknownOnes) {
+    auto tls = three();
+    tls.alpn = {"http/1.1"};  // a listener configured for HTTP/1.1 only
+    const auto ctx = build_ok(tls);
     ASSERT_TRUE(ctx);
     const auto both = test::exchange(*ctx, {.alpn = {"h2", "http/1.1"}});
     EXPECT_EQ(both.client.alpn, "http/1.1");
@@ -211,7 +213,7 @@ TEST_F(TlsContextTest, AlpnPicksHttp11AndIgnoresUnknownProtocols) {
 
 TEST_F(TlsContextTest, AlpnFollowsServerPreference) {
     auto tls = three();
-    tls.alpn = {"h2", "http/1.1"};  // the loader allows only http/1.1 today; the context any
+    tls.alpn = {"h2", "http/1.1"};  // the default
     const auto ctx = build_ok(tls);
     ASSERT_TRUE(ctx);
     EXPECT_EQ(test::exchange(*ctx, {.alpn = {"http/1.1", "h2"}}).server.alpn, "h2");
