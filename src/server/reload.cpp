@@ -2,6 +2,7 @@
 // (docs/operations.md, "Reload"). Nothing the running proxy uses is touched until every step that
 // can fail (load, validation, resolution, TLS contexts, binding new listeners) has succeeded.
 #include <algorithm>
+#include <future>
 
 #include "config/loader.hpp"
 #include "core/log.hpp"
@@ -220,6 +221,7 @@ admin::ReloadOutcome Server::reload() {
 
     // Commit: nothing below fails.
     const auto old = config_;
+    std::vector<std::future<void>> applied;
     for (const auto& h : changes.drain) {
         h->set_draining(true);
     }
@@ -240,7 +242,16 @@ admin::ReloadOutcome Server::reload() {
             update.listeners = std::move(listeners.plans[w]);
             update.clusters = current;
             update.rebuilt = changes.rebuilt;
-            pool_[w]->apply(std::move(update));
+            applied.push_back(pool_[w]->apply(std::move(update)));
+        }
+    }
+    // Returns once every worker runs the new snapshot: a request sent after a successful reload
+    // is served by the new config. (A worker stuck for seconds is not waited for forever.)
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (auto& f : applied) {
+        if (f.wait_until(deadline) != std::future_status::ready) {
+            log::warn("reload: a worker has not switched to the new config within 5s");
+            break;
         }
     }
     // Hostname clusters built anew get their own DNS refresher (the config must outlive it).

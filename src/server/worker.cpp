@@ -268,13 +268,17 @@ void Worker::sweep_retired() {
     });
 }
 
-void Worker::apply(WorkerUpdate update) {
+std::future<void> Worker::apply(WorkerUpdate update) {
     auto shared = std::make_shared<WorkerUpdate>(std::move(update));
-    asio::post(io_, [this, shared] {
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    asio::post(io_, [this, shared, done] {
         if (!ctx_.draining) {
             apply_now(*shared);
         }
+        done->set_value();
     });
+    return future;
 }
 
 void Worker::apply_now(WorkerUpdate& update) {

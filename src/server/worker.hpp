@@ -77,8 +77,9 @@ class Worker {
     // connections (to removed addresses) are closed at once, and it is destroyed once no
     // exchange uses it (checked by the once-a-second sweeper).
     void update_cluster(std::string name, std::shared_ptr<const upstream::SharedCluster> shared);
-    // Reload: swaps in `update` on the worker thread (thread-safe: posts).
-    void apply(WorkerUpdate update);
+    // Reload: swaps in `update` on the worker thread (thread-safe: posts). The future is ready
+    // once the worker runs the new snapshot (every request it starts from then on uses it).
+    std::future<void> apply(WorkerUpdate update);
     // The worker's in-flight requests per endpoint, answered on its thread.
     std::future<InFlight> in_flight();
     void join();
