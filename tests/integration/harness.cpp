@@ -630,6 +630,22 @@ CurlInit& curl_init() {
 }
 }  // namespace
 
+Shell sh(const std::string& command) {
+    Shell r;
+    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    if (p == nullptr) {
+        return r;
+    }
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+        r.out.append(buf, n);
+    }
+    int status = ::pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
 CurlResult curl_request(const std::string& url, const CurlOptions& o) {
     curl_init();
     CURL* c = curl_easy_init();
@@ -648,6 +664,12 @@ CurlResult curl_request(const std::string& url, const CurlOptions& o) {
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (o.http10) {
         curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_0);
+    } else if (o.http2) {
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+                         url.starts_with("https:") ? CURL_HTTP_VERSION_2TLS
+                                                   : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
     }
     if (!o.ca_file.empty()) {
         curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
@@ -673,6 +695,7 @@ CurlResult curl_request(const std::string& url, const CurlOptions& o) {
     r.curl_code = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r.total_time);
+    curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &r.http_version);
     curl_slist_free_all(headers);
     curl_easy_cleanup(c);
     curl_slist_free_all(resolve);

@@ -137,6 +137,14 @@ struct RunResult {
 };
 RunResult run_usher(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 20s);
 
+// Runs `command` with /bin/sh, capturing stdout and stderr together (real CLI peers: openssl
+// s_client, nghttp, h2load).
+struct Shell {
+    int exit_code = -1;
+    std::string out;
+};
+Shell sh(const std::string& command);
+
 // ---- libcurl ---------------------------------------------------------------------------------
 struct CurlResult {
     long status = 0;
@@ -144,12 +152,15 @@ struct CurlResult {
     std::string body;
     std::string headers;  // raw response head(s)
     double total_time = 0;
+    long http_version = 0;  // CURL_HTTP_VERSION_1_0 / 1_1 / 2_0 as negotiated
 };
 struct CurlOptions {
     std::string method = "GET";
     std::string body;
     std::vector<std::string> headers;
     bool http10 = false;
+    // HTTP/2: over TLS by ALPN (https://), or with prior knowledge (http://, h2c).
+    bool http2 = false;
     long timeout_ms = 10000;
     // TLS (https:// URLs): CA bundle to verify the server with, optional client certificate, and
     // CURLOPT_RESOLVE entries ("host:port:127.0.0.1") so certificate names can be used in URLs.

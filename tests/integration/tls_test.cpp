@@ -2,6 +2,7 @@
 // resumption, protocol versions) and an in-process OpenSSL client (WebSocket over TLS), against
 // the usher binary. Certificates are made with the `openssl` CLI into a temporary directory once
 // per test binary run.
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -20,27 +21,6 @@ namespace usher::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct Shell {
-    int exit_code = -1;
-    std::string out;  // stdout and stderr
-};
-
-Shell sh(const std::string& command) {
-    Shell r;
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (p == nullptr) {
-        return r;
-    }
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-        r.out.append(buf, n);
-    }
-    int status = ::pclose(p);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
 
 // The certificates every test uses, made once: three server certificates for one listener
 // (default.test first = the default, a.test, *.b.test), a client CA with a client certificate
@@ -830,4 +810,44 @@ TEST(UpstreamTls, PlainBackendBehindATlsClusterFailsCleanly) {
     EXPECT_TRUE(again.status == 502 || again.status == 503) << again.status;
 }
 
+}  // namespace usher::test
+
+// ---- HTTP/2 over TLS (ALPN h2) --------------------------------------------------------------
+
+namespace usher::test {
+namespace {
+
+TEST(TlsH2, CurlNegotiatesH2AndGetsHstsAndTheForwardedScheme) {
+    REQUIRE_CERTS();
+    auto backend = make_echo_backend();
+    UsherProcess usher(tls_config(backend->address(), "", "    hsts: {max_age: 1y}\n"));
+    ASSERT_TRUE(usher.started()) << usher.log();
+    auto o = tls_options(usher.port());
+    o.http2 = true;
+    auto r = curl_request(https_url(usher.port(), "a.test", "/h2?q=1"), o);
+    ASSERT_EQ(r.curl_code, 0) << usher.log();
+    EXPECT_EQ(r.http_version, CURL_HTTP_VERSION_2_0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(contains(r.headers, "strict-transport-security: max-age=31536000")) << r.headers;
+    auto requests = backend->requests();
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].header("x-forwarded-proto").value_or(""), "https");
+    EXPECT_EQ(requests[0].header("host").value_or(""), "a.test:" + std::to_string(usher.port()));
+}
+
+TEST(TlsH2, NghttpAndH2loadOverTls) {
+    REQUIRE_CERTS();
+    auto backend = make_echo_backend();
+    UsherProcess usher(tls_config(backend->address()));
+    ASSERT_TRUE(usher.started()) << usher.log();
+    const std::string url = "https://127.0.0.1:" + std::to_string(usher.port()) + "/";
+    auto nghttp = sh("timeout 10 nghttp -nv " + url);
+    EXPECT_TRUE(contains(nghttp.out, "recv SETTINGS frame")) << nghttp.out;
+    EXPECT_TRUE(contains(nghttp.out, ":status: 200")) << nghttp.out;
+    auto load = sh("timeout 60 h2load -n 400 -c 4 -m 10 " + url);
+    EXPECT_TRUE(contains(load.out, "Application protocol: h2")) << load.out;
+    EXPECT_TRUE(contains(load.out, "400 succeeded, 0 failed")) << load.out;
+}
+
+}  // namespace
 }  // namespace usher::test
