@@ -104,13 +104,16 @@ Task<void> AdminServer::accept_loop() {
     }
 }
 
-Task<void> AdminServer::serve(TcpSocket socket) {
-    // One deadline for the whole exchange: a slow or silent client is cut off.
+Task<void> AdminServer::serve(TcpSocket accepted) {
+    // One deadline for the whole exchange: a slow or silent client is cut off. The timer's
+    // handler shares the socket, so it may run after this coroutine ended.
+    auto shared = std::make_shared<TcpSocket>(std::move(accepted));
+    TcpSocket& socket = *shared;
     SteadyTimer deadline(io_.get_executor(), kExchangeTimeout);
-    deadline.async_wait([&socket](const asio::error_code& ec) {
+    deadline.async_wait([shared](const asio::error_code& ec) {
         if (!ec) {
             asio::error_code ignored;
-            socket.close(ignored);
+            shared->close(ignored);
         }
     });
     std::string buffer;

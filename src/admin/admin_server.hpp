@@ -31,7 +31,7 @@ class AdminServer {
 
   private:
     Task<void> accept_loop();
-    Task<void> serve(TcpSocket socket);
+    Task<void> serve(TcpSocket accepted);
 
     AdminApi api_;
     config::Admin cfg_;

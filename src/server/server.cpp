@@ -181,11 +181,12 @@ int Server::start() {
         }
     }
 
+    // Published before the checker runs, so no DNS update can arrive ahead of it.
+    admin_state_->set_config(snapshot, listener_status(), hash_);
     checker_running_ = start_checks(cfg, *snapshot);
     for (auto& w : pool_) {
         w->start();
     }
-    admin_state_->set_config(snapshot, listener_status(), hash_);
     admin_state_->reload = [this] { return reload(); };
     admin_state_->active_requests = [this] { return active_requests(); };
     admin_state_->ready = true;
