@@ -8,7 +8,8 @@ Drives headless Chromium (Debian: chromium, chromium-driver, python3-selenium) i
   usher  the real build/usher with an admin listener, live backends and dead endpoints, under
          traffic (200s and 502/503s): GET / serves the page byte for byte, the chart draws, the
          requests/s value is positive, the endpoint table shows healthy and unhealthy endpoints,
-         then a drained (admin API) and an ejected (outlier detection) one; then the token
+         a reload shows as the last reload, then a drained (admin API) and an ejected (outlier
+         detection) endpoint; then the token
          prompt against a token-protected admin API (GET / served without the token). Saves the screenshots
          docs/images/dashboard.png (light) and docs/images/dashboard-dark.png.
 
@@ -397,6 +398,15 @@ def usher_part(binary, shots):
             assert driver.find_element(By.ID, "last-reload").get_attribute("data-ok") in ("none", "true")
             assert driver.find_element(By.ID, "pid").text == str(usher.proc.pid)
         check("usher: the endpoint table shows the live states", states)
+
+        def reloaded():
+            req = urllib.request.Request(usher.admin_url + "config/reload", method="POST")
+            urllib.request.urlopen(req, timeout=10).read()
+            wait_until(driver, "the reload shown as succeeded",
+                       lambda d: attr(d, "#last-reload", "data-ok") == "true")
+            assert driver.find_element(By.ID, "reload-count").text == "1"
+            assert "reload succeeded" in driver.find_element(By.ID, "last-reload").text
+        check("usher: a reload through the admin API shows as the last reload", reloaded)
 
         def drained_and_ejected():
             req = urllib.request.Request("%sclusters/api/endpoints/%s/drain" % (usher.admin_url, drained_ep),
