@@ -120,18 +120,20 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
         return get ? AdminResponse{.body = "{\"status\": \"live\"}\n"}
                    : method_not_allowed("GET, HEAD");
     }
+    // The dashboard page is static and holds no data (it reads /status, which needs the token,
+    // and asks the operator for it on a 401): a browser can open it without a bearer header.
+    if (path == "/" || path == "/index.html") {
+        if (!get) {
+            return method_not_allowed("GET, HEAD");
+        }
+        return {.content_type = "text/html; charset=utf-8", .body = std::string(kDashboardHtml)};
+    }
     if (!authorized(request)) {
         auto r = error(401, token_.empty() ? "unauthorized"
                                            : "missing or wrong bearer token (Authorization: "
                                              "Bearer <token>)");
         r.www_authenticate = true;
         return r;
-    }
-    if (path == "/" || path == "/index.html") {
-        if (!get) {
-            return method_not_allowed("GET, HEAD");
-        }
-        return {.content_type = "text/html; charset=utf-8", .body = std::string(kDashboardHtml)};
     }
     if (path == "/ready") {
         if (!get) {

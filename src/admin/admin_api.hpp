@@ -10,9 +10,9 @@
 //   POST /config/reload                             200 applied; 422 rejected (errors listed)
 //   POST /clusters/{name}/endpoints/{addr}/drain    200; 404 unknown cluster or endpoint
 //   POST /clusters/{name}/endpoints/{addr}/undrain
-// With a token configured, every path but /healthz needs `Authorization: Bearer <token>` (401
-// otherwise). A known path with another method gets 405 with Allow; an unknown path 404. Every
-// error body is {"error": "..."}.
+// With a token configured, every path but /healthz and the (static) dashboard page needs
+// `Authorization: Bearer <token>` (401 otherwise). A known path with another method gets 405 with
+// Allow; an unknown path 404. Every error body is {"error": "..."}.
 #include <string>
 
 #include "admin/admin_state.hpp"
