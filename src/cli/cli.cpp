@@ -1,5 +1,7 @@
 #include "cli/cli.hpp"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -270,7 +272,18 @@ int main(int argc, char** argv) {
         return 0;
     }
     log::set_level(static_cast<log::Level>(cfg->log_level));
-    server::Server server(std::move(cfg), {.log_level_from_cli = level.has_value()});
+    // SIGUSR2 starts the binary found at the same path again (a new build installed there takes
+    // over): a bare name is resolved to the running executable's path now.
+    std::vector<std::string> command(argv, argv + argc);
+    if (command.front().find('/') == std::string::npos) {
+        char self[4096];
+        const auto n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            command.front().assign(self, static_cast<std::size_t>(n));
+        }
+    }
+    server::Server server(std::move(cfg),
+                          {.log_level_from_cli = level.has_value(), .argv = std::move(command)});
     return server.run();
 }
 

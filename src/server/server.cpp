@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include <unistd.h>
+
 #include <asio/signal_set.hpp>
 #include <csignal>
 #include <future>
@@ -9,6 +11,7 @@
 #include "net/listener.hpp"
 #include "net/tls_context.hpp"
 #include "server/listener_info.hpp"
+#include "server/upgrade.hpp"
 #include "server/worker.hpp"
 
 namespace usher::server {
@@ -38,7 +41,7 @@ int Server::run() {
     // Block the handled signals before any thread starts so only the main thread receives them.
     sigset_t set;
     sigemptyset(&set);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) {
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) {
         sigaddset(&set, s);
     }
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
@@ -46,6 +49,7 @@ int Server::run() {
         stop();
         return code;
     }
+    signal_upgrade_ready();  // started by an upgrade: the old process may drain now
 
     // Signals: the main thread waits synchronously (they are blocked in every thread).
     int sig = 0;
@@ -65,6 +69,12 @@ int Server::run() {
             reload();  // logs its outcome
             continue;
         }
+        if (sig == SIGUSR2) {
+            if (upgrade()) {
+                break;
+            }
+            continue;
+        }
         break;
     }
     std::chrono::milliseconds drain_timeout;
@@ -73,7 +83,9 @@ int Server::run() {
         stopping_ = true;
         drain_timeout = config_->drain_timeout;
     }
-    log::info("{}: draining (up to {}ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+
+    log::info("{}: draining (up to {}ms)",
+              sig == SIGINT ? "SIGINT" : (sig == SIGUSR2 ? "upgrade" : "SIGTERM"),
               drain_timeout.count());
     admin_state_->draining = true;  // /ready answers 503 from now on
     for (auto& w : pool_) {
@@ -145,12 +157,41 @@ int Server::start() {
         }
     }
 
+    // After a binary upgrade: the old process's sockets, matched to our listeners by address
+    // (or, for a listener on port 0, by name and host), spread over our workers.
+    auto inherited = take_inherited_listeners();
+    std::vector<std::vector<int>> adopted(specs.size());
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        for (auto& in : inherited) {
+            const bool same = in.address == specs[i].endpoint ||
+                              (specs[i].endpoint.port() == 0 && in.name == specs[i].info.name &&
+                               in.address.address() == specs[i].endpoint.address());
+            if (!in.used && same) {
+                in.used = true;
+                adopted[i].push_back(in.fd);
+                specs[i].endpoint = in.address;  // port 0: the port the old process had
+            }
+        }
+    }
+    for (auto& in : inherited) {
+        if (!in.used) {
+            log::warn("upgrade: no listener on {} any more; its socket is closed",
+                      upstream::address_string(in.address));
+            ::close(in.fd);
+        }
+    }
     try {
         for (unsigned i = 0; i < workers_; ++i) {
             pool_.push_back(std::make_unique<Worker>(static_cast<int>(i), snapshot,
                                                      &admin_state_->worker_metrics(i)));
+            std::vector<std::vector<int>> mine(specs.size());
+            for (std::size_t l = 0; l < specs.size(); ++l) {
+                for (std::size_t k = i; k < adopted[l].size(); k += workers_) {
+                    mine[l].push_back(adopted[l][k]);
+                }
+            }
             std::string failed;
-            if (auto ec = pool_.back()->open_listeners(specs, failed)) {
+            if (auto ec = pool_.back()->open_listeners(specs, failed, &mine)) {
                 log::error("cannot listen on {}: {}", failed, ec.message());
                 return 1;
             }
@@ -258,6 +299,53 @@ std::vector<admin::ListenerStatus> Server::listener_status() const {
         out.push_back({l.name, upstream::address_string(l.bound), l.has_tls});
     }
     return out;
+}
+
+bool Server::upgrade() {
+    std::lock_guard lock(reload_mu_);  // no reload while the sockets are handed over
+    if (stopping_) {
+        return false;
+    }
+    if (options_.argv.empty()) {
+        log::error("SIGUSR2: binary upgrade unavailable (no command line recorded)");
+        return false;
+    }
+    std::vector<std::pair<int, std::string>> fds;
+    std::vector<std::future<std::vector<std::pair<std::uint64_t, int>>>> futures;
+    for (auto& w : pool_) {
+        futures.push_back(w->listening_fds());
+    }
+    for (auto& f : futures) {
+        if (f.wait_for(2s) != std::future_status::ready) {
+            log::error("SIGUSR2: a worker did not answer; upgrade abandoned");
+            return false;
+        }
+        for (const auto& [id, fd] : f.get()) {
+            std::string name;
+            for (const auto& l : listeners_) {
+                if (l.id == id) {
+                    name = l.name;
+                }
+            }
+            fds.emplace_back(fd, name);
+        }
+    }
+    log::info("SIGUSR2: starting {} with {} listening socket(s)", options_.argv.front(),
+              fds.size());
+    std::string error;
+    auto child = spawn_upgrade(options_.argv, fds, error);
+    if (!child) {
+        log::error("upgrade: cannot start {}: {}", options_.argv.front(), error);
+        return false;
+    }
+    if (!wait_upgrade_ready(*child, 30s, error)) {
+        log::error("upgrade: new process {} failed: {}; this one keeps serving", child->pid, error);
+        return false;
+    }
+    log::info("upgrade: new process {} is ready; this one ({}) drains and exits", child->pid,
+              ::getpid());
+    stopping_ = true;
+    return true;
 }
 
 admin::ActiveRequests Server::active_requests() {

@@ -6,6 +6,8 @@
 //   SIGINT/SIGTERM  stop accepting, finish in-flight requests within drain_timeout, exit 0
 //   SIGUSR1         reopen access log files (log rotation)
 //   SIGHUP          reload the config file (as POST /config/reload on the admin API)
+//   SIGUSR2         graceful binary upgrade (upgrade.hpp): start the binary again with the
+//                   listening sockets, then drain and exit once it is ready
 // Reload (reload.cpp): load and validate the file; if invalid, the running config stays and the
 // errors are logged and returned; if valid, a new snapshot goes to every worker
 // (docs/operations.md).
@@ -30,6 +32,9 @@ class Worker;
 struct ServerOptions {
     // Set by command-line overrides: a reload keeps the running value instead of the file's.
     bool log_level_from_cli = false;
+    // The command line this process was started with (SIGUSR2 starts it again); empty: no
+    // binary upgrade.
+    std::vector<std::string> argv;
 };
 
 // FNV-1a (64 bit) of the config text, as 16 hex digits: what /status shows as the config hash.
@@ -46,6 +51,9 @@ class Server {
     int run();
     // Reloads the config file. Thread-safe (serialised); called on SIGHUP and by the admin API.
     admin::ReloadOutcome reload();
+    // SIGUSR2: starts the new process with our listening sockets and waits until it is ready.
+    // True: it serves now, this one must drain. False: it failed (logged), this one goes on.
+    bool upgrade();
 
   private:
     // The server's record of one listening socket (every worker has one with the same id).

@@ -52,9 +52,29 @@ void Worker::route_table() {
     }
 }
 
-std::error_code Worker::open_listeners(std::vector<ListenerSpec>& specs, std::string& failed) {
+std::error_code Worker::open_listeners(std::vector<ListenerSpec>& specs, std::string& failed,
+                                       const std::vector<std::vector<int>>* adopt) {
     std::uint64_t id = 0;
-    for (auto& spec : specs) {
+    for (std::size_t i = 0; i < specs.size(); ++i, ++id) {
+        auto& spec = specs[i];
+        if (adopt != nullptr && i < adopt->size() && !(*adopt)[i].empty()) {
+            for (int fd : (*adopt)[i]) {
+                auto slot = std::make_shared<ListenerSlot>();
+                slot->id = id;
+                slot->acceptor = std::make_unique<TcpAcceptor>(io_.get_executor());
+                asio::error_code ec;
+                slot->acceptor->assign(spec.endpoint.protocol(), fd, ec);
+                if (ec) {
+                    failed = spec.info.address;
+                    return ec;
+                }
+                spec.info.address = upstream::address_string(spec.endpoint);
+                slot->info = std::make_shared<const proxy::ListenerInfo>(spec.info);
+                slot->max_connections = spec.max_connections;
+                slots_.push_back(std::move(slot));
+            }
+            continue;
+        }
         auto acceptor = std::make_unique<TcpAcceptor>(io_.get_executor());
         if (auto ec = net::open_listener(*acceptor, spec.endpoint, spec.backlog)) {
             failed = spec.info.address;
@@ -65,7 +85,7 @@ std::error_code Worker::open_listeners(std::vector<ListenerSpec>& specs, std::st
             spec.info.address = upstream::address_string(spec.endpoint);
         }
         auto slot = std::make_shared<ListenerSlot>();
-        slot->id = id++;
+        slot->id = id;
         slot->acceptor = std::move(acceptor);
         slot->info = std::make_shared<const proxy::ListenerInfo>(spec.info);
         slot->max_connections = spec.max_connections;
@@ -319,16 +339,19 @@ void Worker::apply_now(WorkerUpdate& update) {
     //    stop accepting. Their connections finish on the old info, kept with the old snapshot.
     std::vector<std::shared_ptr<ListenerSlot>> slots;
     for (auto& plan : update.listeners) {
-        auto it = std::find_if(slots_.begin(), slots_.end(),
-                               [&](const auto& s) { return s && s->id == plan.id; });
-        if (it != slots_.end() && !plan.acceptor) {
-            auto slot = std::move(*it);
-            if (slot->info != plan.info) {
-                retired.infos.push_back(slot->info);
-                slot->info = plan.info;
+        if (!plan.acceptor) {
+            // Kept: every socket of this listener (a worker may hold several after an upgrade
+            // from a process with more workers).
+            for (auto& s : slots_) {
+                if (s && s->id == plan.id) {
+                    if (s->info != plan.info) {
+                        retired.infos.push_back(s->info);
+                        s->info = plan.info;
+                    }
+                    s->max_connections = plan.max_connections;
+                    slots.push_back(std::move(s));
+                }
             }
-            slot->max_connections = plan.max_connections;
-            slots.push_back(std::move(slot));
             continue;
         }
         auto slot = std::make_shared<ListenerSlot>();
@@ -353,6 +376,21 @@ void Worker::apply_now(WorkerUpdate& update) {
         retired_snapshots_.push_back(std::move(retired));
     }
     sweep_retired();
+}
+
+std::future<std::vector<std::pair<std::uint64_t, int>>> Worker::listening_fds() {
+    auto promise = std::make_shared<std::promise<std::vector<std::pair<std::uint64_t, int>>>>();
+    auto future = promise->get_future();
+    asio::post(io_, [this, promise] {
+        std::vector<std::pair<std::uint64_t, int>> fds;
+        for (const auto& s : slots_) {
+            if (s->acceptor->is_open()) {
+                fds.emplace_back(s->id, s->acceptor->native_handle());
+            }
+        }
+        promise->set_value(std::move(fds));
+    });
+    return future;
 }
 
 std::future<InFlight> Worker::in_flight() {

@@ -64,8 +64,12 @@ class Worker {
 
     // Opens this worker's listening sockets (called on the main thread before start()).
     // `specs` ports of 0 are replaced by the port actually bound, so later workers share it.
-    // Listener i gets id i.
-    std::error_code open_listeners(std::vector<ListenerSpec>& specs, std::string& failed);
+    // Listener i gets id i. With `adopt`, (*adopt)[i] lists sockets inherited from a previous
+    // process (binary upgrade) that this worker accepts on instead of opening its own.
+    std::error_code open_listeners(std::vector<ListenerSpec>& specs, std::string& failed,
+                                   const std::vector<std::vector<int>>* adopt = nullptr);
+    // The worker's listening sockets (listener id, fd), answered on its thread.
+    std::future<std::vector<std::pair<std::uint64_t, int>>> listening_fds();
     void start();
     // Stops accepting, closes idle connections, lets busy ones finish; the thread exits when the
     // last connection is gone or `timeout` passes.
