@@ -49,7 +49,8 @@ int Server::run() {
         stop();
         return code;
     }
-    signal_upgrade_ready();  // started by an upgrade: the old process may drain now
+    signal_upgrade_ready(upgrade_ready_fd_);  // started by an upgrade: the old one may drain
+    upgrade_ready_fd_ = -1;
 
     // Signals: the main thread waits synchronously (they are blocked in every thread).
     int sig = 0;
@@ -160,6 +161,7 @@ int Server::start() {
     // After a binary upgrade: the old process's sockets, matched to our listeners by address
     // (or, for a listener on port 0, by name and host), spread over our workers.
     auto inherited = take_inherited_listeners();
+    upgrade_ready_fd_ = take_upgrade_ready_fd();
     std::vector<std::vector<int>> adopted(specs.size());
     for (std::size_t i = 0; i < specs.size(); ++i) {
         for (auto& in : inherited) {

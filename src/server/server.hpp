@@ -104,6 +104,7 @@ class Server {
     std::map<std::string, std::shared_ptr<const upstream::SharedCluster>> current_;
     std::vector<ListenerState> listeners_;  // under reload_mu_
     std::uint64_t next_listener_id_ = 0;
+    int upgrade_ready_fd_ = -1;  // started by an upgrade: where to say we are ready
 };
 
 }  // namespace usher::server

@@ -72,13 +72,21 @@ std::vector<InheritedListener> take_inherited_listeners() {
     return out;
 }
 
-void signal_upgrade_ready() {
+int take_upgrade_ready_fd() {
     const char* value = std::getenv(kReadyVar);
     if (value == nullptr) {
-        return;
+        return -1;
     }
     const int fd = std::atoi(value);
     ::unsetenv(kReadyVar);
+    if (fd < 3) {
+        return -1;
+    }
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
+void signal_upgrade_ready(int fd) {
     if (fd >= 3) {
         const char byte = 1;
         [[maybe_unused]] auto n = ::write(fd, &byte, 1);

@@ -28,11 +28,14 @@ struct InheritedListener {
 };
 
 // New process: takes the sockets named by USHER_INHERITED_FDS (and clears the variable, so a
-// later upgrade of this process starts clean). Sockets that are not listening TCP sockets are
-// closed and skipped.
+// later upgrade of this process starts clean). Called before any thread starts. Sockets that are
+// not listening TCP sockets are closed and skipped.
 std::vector<InheritedListener> take_inherited_listeners();
-// New process: tells the old one that start-up succeeded (no-op when not started by an upgrade).
-void signal_upgrade_ready();
+// New process: the readiness pipe named by USHER_UPGRADE_READY, or -1 (clears the variable).
+// Called before any thread starts (the environment is not changed while others may read it).
+int take_upgrade_ready_fd();
+// New process: tells the old one that start-up succeeded (no-op for -1).
+void signal_upgrade_ready(int fd);
 
 struct UpgradeChild {
     pid_t pid = -1;
