@@ -35,6 +35,9 @@ Worker::Worker(int id, proxy::SnapshotPtr snapshot, proxy::WorkerStats* stats)
 
 Worker::~Worker() {
     join();
+    for (auto& s : slots_) {
+        final_infos_.push_back(s->info);
+    }
     for (auto& c : ctx_.clusters) {
         c->close_idle();  // pooled sockets go before the io_context they belong to
     }

@@ -130,6 +130,9 @@ class Worker {
     std::map<const upstream::Cluster*, ClusterOwner> owners_;
     std::vector<RetiredCluster> retired_;
     std::vector<RetiredSnapshot> retired_snapshots_;
+    // At destruction: the listener infos of the slots, kept until connections still alive in
+    // io_ (drain timeout) are destroyed with it (they report their close on their listener).
+    std::vector<std::shared_ptr<const proxy::ListenerInfo>> final_infos_;
     asio::io_context io_;
     std::vector<std::shared_ptr<ListenerSlot>> slots_;
     std::unique_ptr<proxy::AccessLog> access_log_;
