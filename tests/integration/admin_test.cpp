@@ -53,6 +53,21 @@ CurlResult admin(int port, const std::string& method, const std::string& path,
     return curl_request(admin_url(port, path), o);
 }
 
+// GET `path` until its body contains `needle` (a counter is bumped after the response it counts
+// was written, so a client can be a moment ahead of it), at most 5 s.
+CurlResult admin_until(int port, const std::string& path, const std::string& needle) {
+    CurlResult r;
+    const auto deadline = Clock::now() + 5s;
+    do {
+        r = admin(port, "GET", path);
+        if (r.body.find(needle) != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(10ms);
+    } while (Clock::now() < deadline);
+    return r;
+}
+
 std::string admin_section(const std::string& token = "") {
     std::string s = "admin:\n  listen: 127.0.0.1:0\n";
     if (!token.empty()) {
@@ -145,7 +160,7 @@ TEST(Admin, StatusCountsRequestsListenersRoutesAndEndpoints) {
         EXPECT_EQ(curl_request(usher.url("/ok")).status, 200);
     }
     EXPECT_EQ(curl_request(usher.url("/missing")).status, 404);
-    auto r = admin(port, "GET", "/status");
+    auto r = admin_until(port, "/status", "\"requests\": 4, \"status_1xx\"");
     ASSERT_EQ(r.status, 200);
     const auto& s = r.body;
     EXPECT_NE(r.headers.find("application/json"), std::string::npos);
@@ -303,10 +318,10 @@ TEST(Admin, MetricsPassPromtoolAndCountWhatHappened) {
         EXPECT_EQ(curl_request(usher.url("/")).status, 200);
     }
     EXPECT_EQ(curl_request(usher.url("/missing")).status, 404);
-    auto r = admin(port, "GET", "/metrics");
+    const std::string listener = "127.0.0.1:0";  // the configured address names the listener
+    auto r = admin_until(port, "/metrics", "usher_request_duration_seconds_count 6\n");
     ASSERT_EQ(r.status, 200);
     EXPECT_NE(r.headers.find("text/plain; version=0.0.4"), std::string::npos);
-    const std::string listener = "127.0.0.1:0";  // the configured address names the listener
     EXPECT_NE(r.body.find("usher_requests_total{listener=\"" + listener +
                           "\",route=\"default\",cluster=\"app\",code=\"2xx\"} 5"),
               std::string::npos)
