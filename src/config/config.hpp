@@ -314,9 +314,15 @@ struct UpstreamTls {
     std::string server_name;  // SNI and the name verified; "" = each endpoint's host
     std::string client_cert;  // PEM chain presented to backends that require mTLS; "" = none
     std::string client_key;   // its key (set together with client_cert)
+    bool http2 = false;       // ALPN offers h2 only (the cluster's protocol is h2)
 
     bool operator==(const UpstreamTls&) const = default;
 };
+
+// What usher speaks to a cluster's endpoints: HTTP/1.1 (a pool of keep-alive connections) or
+// HTTP/2 (one multiplexed connection per endpoint and worker; h2c, or TLS with ALPN h2), which
+// gRPC backends need.
+enum class UpstreamProtocol { http1, h2 };
 
 struct Cluster {
     std::string name;
@@ -332,6 +338,7 @@ struct Cluster {
     RetryBudget retry_budget;
     Duration resolve_interval = limits::kResolveInterval;  // DNS re-resolution of hostnames
     std::optional<UpstreamTls> tls;  // set: TLS to the endpoints (https:// or a `tls` key)
+    UpstreamProtocol protocol = UpstreamProtocol::http1;
 
     bool operator==(const Cluster&) const = default;
 };

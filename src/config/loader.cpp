@@ -50,7 +50,8 @@ const std::vector<std::string> kClusterKeys{"endpoints",
                                             "circuit_breaker",
                                             "retry_budget",
                                             "resolve_interval",
-                                            "tls"};
+                                            "tls",
+                                            "protocol"};
 const std::vector<std::string> kEndpointKeys{"address", "weight", "drain"};
 const std::vector<std::string> kHealthCheckKeys{"type",
                                                 "path",
@@ -321,6 +322,15 @@ class Loader {
                 plain_http = read_endpoints(*e, cluster);
             }
             detail::read_cluster_tls(r_, value, source_, plain_http, cluster);
+            if (const auto p = r_.get(value, "protocol")) {
+                cluster.protocol =
+                    r_.choice<UpstreamProtocol>(
+                          *p, {{"http1", UpstreamProtocol::http1}, {"h2", UpstreamProtocol::h2}})
+                        .value_or(cluster.protocol);
+                if (cluster.tls) {
+                    cluster.tls->http2 = cluster.protocol == UpstreamProtocol::h2;
+                }
+            }
             if (const auto b = r_.get(value, "balancer")) {
                 detail::read_balancer(r_, *b, cluster);
             }
@@ -329,6 +339,12 @@ class Loader {
             }
             if (const auto h = r_.get(value, "health_check")) {
                 read_health_check(*h, cluster);
+                if (cluster.protocol == UpstreamProtocol::h2 && cluster.health_check &&
+                    cluster.health_check->kind == HealthCheckKind::http) {
+                    r_.error(*h,
+                             "http health checks speak HTTP/1.1, which an h2 cluster's backends "
+                             "may refuse: use type: tcp");
+                }
             }
             detail::read_cluster_resilience(r_, value, cluster);
             c.clusters.emplace(name, std::move(cluster));

@@ -130,7 +130,10 @@ TlsClientContext::Built TlsClientContext::build(const config::UpstreamTls& tls) 
         ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    if (SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn) != 0) {  // 0 = success here
+    static const unsigned char kAlpnH2[] = {2, 'h', '2'};
+    const int alpn_failed = tls.http2 ? SSL_CTX_set_alpn_protos(ctx, kAlpnH2, sizeof kAlpnH2)
+                                      : SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+    if (alpn_failed != 0) {  // 0 = success here
         out.errors.push_back("cannot set ALPN: " + openssl_error());
     }
     // Sessions are kept by TlsClientContext::save (per endpoint), not by OpenSSL's cache.

@@ -329,9 +329,14 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
             head_consumed = true;
         }
     };
+    const bool h2_up = cluster.config().protocol == config::UpstreamProtocol::h2;
     auto drop_connection = [&] {
         down_.watchdog.watch_upstream(nullptr);
         up.conn.reset();
+        if (up.h2) {
+            up.h2->release(*up.h2req);
+            up.h2.reset();
+        }
         down_.worker.buffers.release(up.buf);
     };
     auto fail = [&](std::uint16_t status, std::string_view cause,
@@ -469,74 +474,129 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
             upstream::EndpointCounters::bump(cluster.counters(*ep).retries);
         }
         log_.upstream.assign(ep->label);
-        // A request that may not be sent twice takes only a recently used connection: a stale
-        // one (closed by the backend meanwhile) cannot be retried for it.
-        up.conn = fresh_only ? nullptr
-                             : cluster.take_idle(
-                                   *ep, may_resend ? std::chrono::milliseconds{}
-                                                   : usher::limits::kPoolNonIdempotentMaxIdle);
-        up.reused = up.conn != nullptr;
-        if (auto* stats = down_.worker.stats; stats != nullptr) {
-            stats->on_upstream_connection(cluster.name(), up.reused);
-        }
         log_.connect_s = -1;
-        if (!up.reused) {
-            if (auto limit = cluster.begin_connect(); limit != CircuitLimit::none) {
-                co_return co_await fail(503, upstream::circuit_cause(limit),
-                                        "upstream circuit breaker open");
+        asio::error_code connect_ec;
+        bool tls_failed = false;
+        bool connected_now = false;
+        auto connect_start = Clock::now();
+        if (h2_up) {
+            if (fresh_only && ep->h2 && ep->h2->connected()) {
+                ep->h2.reset();  // its stream was refused or it went away: a new connection
             }
-            up.conn = std::make_unique<upstream::Connection>(down_.socket.get_executor(), ep);
-            down_.watchdog.watch_upstream(&up.conn->socket);
-            down_.watchdog.arm(timeouts_.connect, TimeoutCause::connect);
-            auto connect_start = Clock::now();
-            auto [ec] = co_await up.conn->socket.async_connect(ep->address, use_tuple);
-            bool tls_failed = false;
-            if (!ec && cluster.tls() != nullptr) {
-                // TLS to the backend: the handshake is part of connecting (same timeout).
-                // SNI and the verified name: the cluster's server_name, else the endpoint's host.
-                up.conn->tls = std::make_unique<net::TlsSession>(
-                    up.conn->socket, *cluster.tls(), cluster.tls()->peer_name(ep->label));
-                ec = co_await up.conn->tls->handshake();
-                tls_failed = static_cast<bool>(ec);
+            connect_ec = co_await connect_h2(up, *ep, tls_failed, connected_now);
+        } else {
+            // A request that may not be sent twice takes only a recently used connection: a
+            // stale one (closed by the backend meanwhile) cannot be retried for it.
+            up.conn = fresh_only ? nullptr
+                                 : cluster.take_idle(
+                                       *ep, may_resend ? std::chrono::milliseconds{}
+                                                       : usher::limits::kPoolNonIdempotentMaxIdle);
+            up.reused = up.conn != nullptr;
+            if (auto* stats = down_.worker.stats; stats != nullptr) {
+                stats->on_upstream_connection(cluster.name(), up.reused);
             }
-            down_.watchdog.disarm();
-            cluster.end_connect();
-            if (ec) {
-                const auto fired = down_.watchdog.fired();
-                bool timed_out = fired != TimeoutCause::none;
-                log::warn("upstream {} ({}): {} failed: {}", ep->label, cluster.name(),
-                          tls_failed ? "TLS handshake" : "connect",
-                          timed_out ? std::string("timed out") : ec.message());
-                cluster.report(*ep, AttemptResult::connect_failure);
-                tried.add(ep->index);
-                drop_connection();
-                if (fired == TimeoutCause::total) {
-                    co_return co_await fail(504, "total_timeout");
+            if (!up.reused) {
+                if (auto limit = cluster.begin_connect(); limit != CircuitLimit::none) {
+                    co_return co_await fail(503, upstream::circuit_cause(limit),
+                                            "upstream circuit breaker open");
                 }
-                fail_status = timed_out ? 503 : 502;
-                fail_cause = timed_out    ? "upstream_connect_timeout"
-                             : tls_failed ? "upstream_tls_failed"
-                                          : "upstream_connect_failed";
-                if (!may_retry(AttemptResult::connect_failure)) {
-                    co_return co_await fail(fail_status, fail_cause);
+                up.conn = std::make_unique<upstream::Connection>(down_.socket.get_executor(), ep);
+                down_.watchdog.watch_upstream(&up.conn->socket);
+                down_.watchdog.arm(timeouts_.connect, TimeoutCause::connect);
+                auto [ec] = co_await up.conn->socket.async_connect(ep->address, use_tuple);
+                if (!ec && cluster.tls() != nullptr) {
+                    // TLS to the backend: the handshake is part of connecting (same timeout).
+                    // SNI and the verified name: the cluster's server_name, else the endpoint's
+                    // host.
+                    up.conn->tls = std::make_unique<net::TlsSession>(
+                        up.conn->socket, *cluster.tls(), cluster.tls()->peer_name(ep->label));
+                    ec = co_await up.conn->tls->handshake();
+                    tls_failed = static_cast<bool>(ec);
                 }
-                continue;  // nothing was sent: try the next endpoint at once
+                down_.watchdog.disarm();
+                cluster.end_connect();
+                connect_ec = ec;
+                connected_now = !ec;
             }
-            cluster.count_connection(*up.conn);
-            log_.connect_s = seconds_between(connect_start, Clock::now());
-            asio::error_code ignored;
-            up.conn->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
         }
-        down_.watchdog.watch_upstream(&up.conn->socket);
+        if (connect_ec) {
+            const auto fired = down_.watchdog.fired();
+            bool timed_out = fired != TimeoutCause::none;
+            log::warn("upstream {} ({}): {} failed: {}", ep->label, cluster.name(),
+                      tls_failed ? "TLS handshake" : "connect",
+                      timed_out ? std::string("timed out") : connect_ec.message());
+            cluster.report(*ep, AttemptResult::connect_failure);
+            tried.add(ep->index);
+            drop_connection();
+            if (fired == TimeoutCause::total) {
+                co_return co_await fail(504, "total_timeout");
+            }
+            fail_status = timed_out ? 503 : 502;
+            fail_cause = timed_out    ? "upstream_connect_timeout"
+                         : tls_failed ? "upstream_tls_failed"
+                                      : "upstream_connect_failed";
+            if (!may_retry(AttemptResult::connect_failure)) {
+                co_return co_await fail(fail_status, fail_cause);
+            }
+            continue;  // nothing was sent: try the next endpoint at once
+        }
+        if (connected_now) {
+            log_.connect_s = seconds_between(connect_start, Clock::now());
+            if (!h2_up) {
+                cluster.count_connection(*up.conn);
+                asio::error_code ignored;
+                up.conn->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+            }
+        }
+        if (!h2_up) {
+            down_.watchdog.watch_upstream(&up.conn->socket);
+        }
 
         // 2. Send the head (and a body already in the buffer) in one gather write.
         hp.upstream_host = ep->label;
         down_.out.clear();
         write_upstream_head(req, hp, down_.out);
-        ++up.conn->requests;
         log_.sent = Clock::now();
         asio::error_code ec;
-        if (replayable) {
+        if (h2_up) {
+            // The HTTP/1 serialization is the one definition of the upstream head (forwarded
+            // fields, rewrites): read it back for the HTTP/2 stream.
+            const auto parsed =
+                http::h1::parse_request_head(down_.out, parser_limits(limits), h2_request_);
+            const bool has_body = req_framing == BodyFraming::chunked ||
+                                  (req_framing == BodyFraming::content_length && req_length > 0);
+            if (parsed.kind != http::h1::ParseResult::Kind::complete) {
+                co_return co_await fail(500, "internal_error");
+            }
+            if (!up.h2->open(h2_request_, cluster.tls() != nullptr ? "https" : "http", !has_body,
+                             *up.h2req)) {
+                ec = asio::error::connection_reset;  // no stream: retried on a new connection
+            } else if (!has_body) {
+                request_complete = true;
+            } else if (replayable) {
+                const auto body = down_.in.view().substr(head_size, req_length);
+                ec = co_await write_body(up, body, false);
+                if (!ec) {
+                    ec = co_await end_body(up, {}, false);
+                }
+                if (!ec) {
+                    log_.bytes_in = body.size();
+                    request_complete = true;
+                }
+            } else {
+                down_.in.consume(head_size);
+                head_consumed = true;
+                ec = co_await send_request_body(up);
+                if (log_.cause == "client_closed") {
+                    co_return false;
+                }
+                if (!log_.cause.empty()) {
+                    co_return co_await fail(log_.status, log_.cause);
+                }
+                request_complete = !ec;
+            }
+        } else if (replayable) {
+            ++up.conn->requests;
             auto body = down_.in.view().substr(head_size, req_length);
             ec = co_await up.write(down_, std::array{cbuf(down_.out), cbuf(body)},
                                    timeouts_.upstream_idle);
@@ -545,6 +605,7 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                 request_complete = true;
             }
         } else {
+            ++up.conn->requests;
             ec = co_await up.write(down_, std::array{cbuf(down_.out)}, timeouts_.upstream_idle);
             down_.in.consume(head_size);
             head_consumed = true;
@@ -578,7 +639,82 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
         const auto head_deadline =
             head_timeout.count() > 0 ? Clock::now() + head_timeout : Clock::time_point::max();
         enum class Next { response, stale, retry } next = Next::response;
-        while (true) {
+        // Relays an interim (1xx) head; false when the client is gone.
+        auto relay_interim = [&]() -> Task<bool> {
+            if (down_.h2 != nullptr) {
+                client_saw_bytes = true;
+                co_return down_.h2->respond(response_, false);
+            }
+            if (!client_http10 && !(response_.status == 100 && down_.sent_100_continue)) {
+                down_.out.clear();
+                write_interim_head(response_, down_.out);
+                client_saw_bytes = true;
+                co_return !co_await down_.write(down_.out, timeouts_.upstream_idle);
+            }
+            co_return true;
+        };
+        // What a final head leads to: the response, or a retry of a status the policy retries.
+        auto on_final_head = [&] {
+            log_.first_byte_s = seconds_between(log_.sent, Clock::now());
+            if (policy != nullptr && retry_status(*policy, response_.status)) {
+                cluster.report(*ep, response_.status >= 500 ? AttemptResult::status_5xx
+                                                            : AttemptResult::success);
+                tried.add(ep->index);
+                if (may_retry(AttemptResult::status_5xx)) {
+                    next = Next::retry;
+                }
+            }
+        };
+        while (h2_up) {
+            auto& rq = *up.h2req;
+            if (!rq.events.empty()) {
+                auto* head = std::get_if<http::h2::ResponseHeadEvent>(&rq.events.front());
+                if (head == nullptr) {  // cannot happen: the session validates the order
+                    cluster.report(*ep, AttemptResult::reset);
+                    co_return co_await fail(502, "upstream_invalid_response");
+                }
+                response_ = std::move(head->head);
+                rq.events.pop_front();
+                if (response_.status < 200) {
+                    if (response_.status != 101 && !co_await relay_interim()) {
+                        co_return false;
+                    }
+                    continue;
+                }
+                on_final_head();
+                break;
+            }
+            if (rq.closed) {
+                if (rq.refused && replayable && may_resend && !stale_retried) {
+                    next = Next::stale;  // never processed by the backend: a new connection
+                    break;
+                }
+                log::warn("upstream {} ({}): HTTP/2 stream closed before a response", ep->label,
+                          cluster.name());
+                cluster.report(*ep, AttemptResult::reset);
+                tried.add(ep->index);
+                if (!may_retry(AttemptResult::reset)) {
+                    co_return co_await fail(502, "upstream_reset");
+                }
+                next = Next::retry;
+                break;
+            }
+            if (!co_await wait_upstream_h2(up, head_deadline, TimeoutCause::upstream_header)) {
+                if (down_.watchdog.fired() == TimeoutCause::total) {
+                    co_return co_await fail(504, "total_timeout");
+                }
+                log::warn("upstream {} ({}): no response head within {}ms", ep->label,
+                          cluster.name(), head_timeout.count());
+                cluster.report(*ep, AttemptResult::timeout);
+                tried.add(ep->index);
+                if (!may_retry(AttemptResult::timeout)) {
+                    co_return co_await fail(504, "upstream_header_timeout");
+                }
+                next = Next::retry;
+                break;
+            }
+        }
+        while (!h2_up) {
             auto r = http::h1::parse_response_head(up.buf.view(), parser_limits(limits), method,
                                                    response_);
             if (r.kind == http::h1::ParseResult::Kind::error) {
@@ -589,33 +725,14 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
             }
             if (r.kind == http::h1::ParseResult::Kind::complete) {
                 if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
-                    if (down_.h2 != nullptr) {
-                        client_saw_bytes = true;
-                        if (!down_.h2->respond(response_, false)) {
-                            co_return false;
-                        }
-                    } else if (!client_http10 &&
-                               !(response_.status == 100 && down_.sent_100_continue)) {
-                        down_.out.clear();
-                        write_interim_head(response_, down_.out);
-                        client_saw_bytes = true;
-                        if (co_await down_.write(down_.out, timeouts_.upstream_idle)) {
-                            co_return false;
-                        }
+                    if (!co_await relay_interim()) {
+                        co_return false;
                     }
                     up.buf.consume(r.consumed);
                     continue;
                 }
-                log_.first_byte_s = seconds_between(log_.sent, Clock::now());
                 up.buf.consume(r.consumed);  // views stay valid: no read until the head is sent
-                if (policy != nullptr && retry_status(*policy, response_.status)) {
-                    cluster.report(*ep, response_.status >= 500 ? AttemptResult::status_5xx
-                                                                : AttemptResult::success);
-                    tried.add(ep->index);
-                    if (may_retry(AttemptResult::status_5xx)) {
-                        next = Next::retry;
-                    }
-                }
+                on_final_head();
                 break;
             }
             if (up.buf.has_storage() && up.buf.full()) {
@@ -749,8 +866,10 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     }
     // 5. Give the upstream connection back when its framing is intact and nothing is left over.
     down_.watchdog.watch_upstream(nullptr);
-    if (response_.keep_alive && response_.framing != BodyFraming::until_close && request_complete &&
-        up.buf.empty()) {
+    if (up.h2) {
+        up.h2->release(*up.h2req);
+    } else if (response_.keep_alive && response_.framing != BodyFraming::until_close &&
+               request_complete && up.buf.empty()) {
         cluster.put_idle(std::move(up.conn));
     }
     down_.worker.buffers.release(up.buf);
@@ -828,9 +947,8 @@ Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {
                 }
             }
             auto take = std::min<std::uint64_t>(down_.in.size(), remaining);
-            auto ec = co_await up.write(
-                down_, std::array{cbuf(down_.in.view().substr(0, static_cast<std::size_t>(take)))},
-                timeouts_.upstream_idle);
+            auto ec = co_await write_body(
+                up, down_.in.view().substr(0, static_cast<std::size_t>(take)), false);
             if (ec) {
                 co_return ec;
             }
@@ -838,12 +956,11 @@ Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {
             remaining -= take;
             log_.bytes_in += take;
         }
-        co_return asio::error_code{};
+        co_return co_await end_body(up, {}, false);
     }
 
     // Chunked: decode strictly, re-encode for the backend (extensions dropped, trailers kept).
     http::h1::ChunkedDecoder decoder;
-    std::array<char, 24> size_line{};
     for (;;) {
         auto step = decoder.decode(down_.in.view());
         using Kind = http::h1::ChunkedDecoder::Step::Kind;
@@ -858,11 +975,7 @@ Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {
                 log_.cause = "body_too_large";
                 co_return asio::error::message_size;
             }
-            auto ec =
-                co_await up.write(down_,
-                                  std::array{cbuf(chunk_size_line(step.data.size(), size_line)),
-                                             cbuf(step.data), cbuf(kCrlf)},
-                                  timeouts_.upstream_idle);
+            auto ec = co_await write_body(up, step.data, true);
             if (ec) {
                 co_return ec;
             }
@@ -871,11 +984,7 @@ Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {
             continue;
         }
         if (step.kind == Kind::done) {
-            auto ec = co_await up.write(
-                down_,
-                std::array{cbuf("0\r\n"), cbuf(filter_trailers(step.trailers, chunk_scratch_)),
-                           cbuf(kCrlf)},
-                timeouts_.upstream_idle);
+            auto ec = co_await end_body(up, filter_trailers(step.trailers, chunk_scratch_), true);
             down_.in.consume(step.consumed);
             co_return ec;
         }
@@ -921,6 +1030,58 @@ Task<bool> ProxyHandler::stream_response_body(Upstream& up, bool client_chunked,
         log_.bytes_out += data.size();
         co_return true;
     };
+
+    if (up.h2) {
+        // An HTTP/2 backend: DATA events until the end (with trailers, gRPC's grpc-status).
+        auto& rq = *up.h2req;
+        std::array<char, 24> size_line{};
+        for (;;) {
+            if (!rq.events.empty()) {
+                auto event = std::move(rq.events.front());
+                rq.events.pop_front();
+                if (auto* d = std::get_if<http::h2::ResponseDataEvent>(&event)) {
+                    const std::size_t n = d->data.size();
+                    const bool ok = client_chunked ? co_await send(chunk_size_line(n, size_line),
+                                                                   d->data, kCrlf)
+                                                   : co_await send({}, d->data, {});
+                    up.h2->consumed(rq, n);
+                    if (!ok) {
+                        co_return false;
+                    }
+                } else if (auto* e = std::get_if<http::h2::ResponseEndEvent>(&event)) {
+                    std::string& raw = h2_body_;
+                    raw.clear();
+                    for (const auto& f : e->trailers) {
+                        raw.append(f.name).append(": ").append(f.value).append("\r\n");
+                    }
+                    const std::string_view trailers = filter_trailers(raw, chunk_scratch_);
+                    if (down_.h2 != nullptr) {
+                        h2_trailers_ = trailers;  // finish_h2() sends them
+                        co_return true;
+                    }
+                    co_return client_chunked ? co_await send("0\r\n", trailers, kCrlf)
+                                             : co_await send({}, {}, {});
+                }
+                continue;
+            }
+            if (rq.closed) {
+                log_.cause = "upstream_truncated";
+                if (!head.empty()) {
+                    co_await send({}, {}, {});
+                }
+                co_return false;
+            }
+            if (!co_await wait_upstream_h2(
+                    up, idle.count() > 0 ? Clock::now() + idle : Clock::time_point::max(),
+                    TimeoutCause::upstream_idle)) {
+                log_.cause = net::to_string(down_.watchdog.fired());
+                if (!head.empty()) {
+                    co_await send({}, {}, {});
+                }
+                co_return false;
+            }
+        }
+    }
 
     // A truncated body is never completed: the client's connection is closed mid-body, so it sees
     // a broken transfer rather than a shorter well-formed one.

@@ -42,6 +42,17 @@ class ProxyHandler {
     Task<void> tunnel(Upstream& up);
     // HTTP/2 streams (proxy_handler_h2.cpp): the same steps through the stream.
     Task<bool> reply_h2(LocalReply reply, std::string_view cause);
+    // Request body bytes to the backend: raw (Content-Length), as one chunk, or as HTTP/2 DATA
+    // (with back-pressure) when the cluster speaks h2; end_body ends it (last chunk + trailers,
+    // or END_STREAM / HTTP/2 trailers).
+    Task<asio::error_code> write_body(Upstream& up, std::string_view data, bool chunked);
+    Task<asio::error_code> end_body(Upstream& up, std::string_view trailer_lines, bool chunked);
+    // `protocol: h2` clusters: gets (or opens) the endpoint's multiplexed connection.
+    Task<asio::error_code> connect_h2(Upstream& up, upstream::Endpoint& ep, bool& tls_failed,
+                                      bool& connected_now);
+    // Waits on an upstream HTTP/2 stream under the watchdog; false when the deadline fired.
+    Task<bool> wait_upstream_h2(Upstream& up, std::chrono::steady_clock::time_point deadline,
+                                net::TimeoutCause cause);
     Task<asio::error_code> send_request_body_h2(Upstream& up);
     Task<bool> send_response_head_h2(bool end_stream);
     Task<bool> send_data_h2(std::string_view data);
@@ -60,6 +71,7 @@ class ProxyHandler {
     // HTTP/2: the client's head (re-read from the HTTP/1 serialization, so header policy lives
     // in one place: forward_headers), the request bytes being forwarded, response trailers.
     http::ResponseHead h2_head_;
+    http::RequestHead h2_request_;  // the upstream head re-read for an h2 cluster
     std::string h2_body_;
     std::string_view h2_trailers_;
 

@@ -70,7 +70,6 @@ Task<bool> ProxyHandler::reply_h2(LocalReply r, std::string_view cause) {
 Task<asio::error_code> ProxyHandler::send_request_body_h2(Upstream& up) {
     H2Stream& s = *down_.h2;
     const bool chunked = down_.request.framing == BodyFraming::chunked;
-    std::array<char, 24> size_line{};
     auto client_error = [&](asio::error_code ec) {
         const auto fired = down_.watchdog.fired();
         if (fired != TimeoutCause::none) {
@@ -93,18 +92,7 @@ Task<asio::error_code> ProxyHandler::send_request_body_h2(Upstream& up) {
                 log_.cause = "body_too_large";
                 co_return asio::error::message_size;
             }
-            asio::error_code ec;
-            if (chunked) {
-                auto r = std::to_chars(size_line.data(), size_line.data() + 20, data.size(), 16);
-                *r.ptr++ = '\r';
-                *r.ptr++ = '\n';
-                const std::string_view line(size_line.data(),
-                                            static_cast<std::size_t>(r.ptr - size_line.data()));
-                ec = co_await up.write(down_, std::array{cbuf(line), cbuf(data), cbuf(kCrlf)},
-                                       timeouts_.upstream_idle);
-            } else {
-                ec = co_await up.write(down_, std::array{cbuf(data)}, timeouts_.upstream_idle);
-            }
+            const asio::error_code ec = co_await write_body(up, data, chunked);
             if (ec) {
                 co_return ec;
             }
@@ -114,18 +102,12 @@ Task<asio::error_code> ProxyHandler::send_request_body_h2(Upstream& up) {
             continue;
         }
         if (s.ended) {
-            if (!chunked) {
-                co_return asio::error_code{};
-            }
             std::string& raw = h2_body_;
             raw.clear();
             for (const auto& f : s.trailers) {
                 raw.append(f.name).append(": ").append(f.value).append("\r\n");
             }
-            co_return co_await up.write(
-                down_,
-                std::array{cbuf("0\r\n"), cbuf(filter_trailers(raw, chunk_scratch_)), cbuf(kCrlf)},
-                timeouts_.upstream_idle);
+            co_return co_await end_body(up, filter_trailers(raw, chunk_scratch_), chunked);
         }
         if (s.reset) {
             co_return client_error(asio::error::connection_reset);

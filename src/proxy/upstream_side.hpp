@@ -11,6 +11,7 @@
 #include "proxy/downstream.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "upstream/cluster.hpp"
+#include "upstream/h2_upstream.hpp"
 
 namespace usher::proxy {
 
@@ -21,6 +22,10 @@ struct ProxyHandler::Upstream {
     std::unique_ptr<upstream::Connection> conn;
     IoBuffer buf;
     bool reused = false;
+    // `protocol: h2` clusters: the multiplexed connection and this exchange's stream on it
+    // (then `conn` and `buf` stay empty).
+    std::shared_ptr<upstream::H2Upstream> h2;
+    std::unique_ptr<upstream::H2Request> h2req;
 
     Task<asio::error_code> read_some(Downstream& down, std::chrono::milliseconds timeout,
                                      net::TimeoutCause cause) {

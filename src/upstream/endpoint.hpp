@@ -14,6 +14,7 @@ namespace usher::upstream {
 
 struct Endpoint;
 struct CircuitCounters;
+class H2Upstream;
 
 // One upstream TCP connection, owned by the exchange using it or by its endpoint's idle list.
 struct Connection {
@@ -50,6 +51,8 @@ struct Endpoint {
 
     // Idle keep-alive connections, most recently used last (LIFO reuse keeps few hot).
     std::vector<std::unique_ptr<Connection>> idle;
+    // `protocol: h2` clusters: this worker's multiplexed connection to the endpoint (or null).
+    std::shared_ptr<H2Upstream> h2;
 };
 
 }  // namespace usher::upstream
