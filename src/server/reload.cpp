@@ -45,20 +45,18 @@ bool Server::plan_listeners(const config::Config& cfg, ListenerChanges& out,
             errors.push_back("listener " + l.name + ": " + e.what());
             continue;
         }
-        // The TLS context: kept while the listener's tls settings are unchanged (tickets and
-        // session cache survive), built anew otherwise.
+        // The TLS context is always built anew: a reload is how rotated certificate files are
+        // picked up (connections in progress keep the context they started with).
         std::shared_ptr<const net::TlsServerContext> tls;
         if (l.tls) {
-            for (const auto& old : listeners_) {
-                if (old.name == l.name && old.has_tls && old.tls_cfg == *l.tls) {
-                    tls = old.tls;
-                }
-            }
+            std::vector<std::string> tls_errors;
+            tls = build_listener_tls(l, tls_errors);
             if (!tls) {
-                tls = build_listener_tls(l, errors);
-                if (!tls) {
-                    continue;
-                }
+                errors.insert(errors.end(), tls_errors.begin(), tls_errors.end());
+                continue;
+            }
+            for (const auto& e : tls_errors) {
+                log::warn("reload: {}", e);
             }
         }
         for (const auto& ep : eps) {
@@ -66,8 +64,6 @@ bool Server::plan_listeners(const config::Config& cfg, ListenerChanges& out,
             st.name = l.name;
             st.configured = ep;
             st.has_tls = l.tls.has_value();
-            st.tls_cfg = l.tls.value_or(config::ListenerTls{});
-            st.tls = tls;
             // The same socket: the same bound address, or (port 0) the same configured one.
             std::size_t found = listeners_.size();
             for (std::size_t i = 0; i < listeners_.size(); ++i) {

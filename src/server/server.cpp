@@ -152,8 +152,6 @@ int Server::start() {
             st.name = l.name;
             st.configured = ep;
             st.has_tls = l.tls.has_value();
-            st.tls_cfg = l.tls.value_or(config::ListenerTls{});
-            st.tls = tls;
             states.push_back(std::move(st));
         }
     }

@@ -63,8 +63,6 @@ class Server {
         asio::ip::tcp::endpoint configured;  // as configured (port 0: the kernel picked)
         asio::ip::tcp::endpoint bound;
         bool has_tls = false;
-        config::ListenerTls tls_cfg;
-        std::shared_ptr<const net::TlsServerContext> tls;  // reused while tls_cfg is unchanged
     };
     struct ListenerChanges;
 

@@ -285,5 +285,53 @@ TEST(Reload, ListenersAreKeptAddedAndRemovedByAddress) {
     EXPECT_EQ(curl_request(usher.url("/")).body, "A");
 }
 
+TEST(Reload, PicksUpRotatedCertificateFiles) {
+    char tmpl[] = "/tmp/usher-rotate-XXXXXX";
+    const std::string dir = ::mkdtemp(tmpl);
+    auto make = [&](const std::string& name) {
+        return sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+                  "-subj /CN=rot.test -addext subjectAltName=DNS:rot.test -keyout " +
+                  dir + "/" + name + ".key -out " + dir + "/" + name + ".pem 2>&1")
+                   .exit_code == 0;
+    };
+    ASSERT_TRUE(make("old") && make("new"));
+    ASSERT_EQ(sh("cp " + dir + "/old.pem " + dir + "/live.pem && cp " + dir + "/old.key " + dir +
+                 "/live.key")
+                  .exit_code,
+              0);
+    auto a = std::make_unique<FakeBackend>(FakeBackend::responder(200, "A"));
+    auto config = [&](const std::string& listen, int admin) {
+        return "workers: 1\nlisteners:\n  - address: \"" + listen +
+               "\"\n    tls:\n      certificates:\n        - {cert: " + dir +
+               "/live.pem, key: " + dir + "/live.key}\nclusters:\n  app:\n    endpoints: [\"" +
+               a->address() + "\"]\nadmin:\n  listen: 127.0.0.1:" + std::to_string(admin) + "\n";
+    };
+    UsherProcess usher(config("{LISTEN}", 0));
+    ASSERT_TRUE(usher.started()) << usher.log();
+    const int admin = admin_port(usher);
+    auto get = [&](const std::string& ca) {
+        CurlOptions o;
+        o.ca_file = dir + "/" + ca + ".pem";
+        o.resolve.push_back("rot.test:" + std::to_string(usher.port()) + ":127.0.0.1");
+        return curl_request("https://rot.test:" + std::to_string(usher.port()) + "/", o);
+    };
+    EXPECT_EQ(get("old").body, "A");
+    EXPECT_NE(get("new").curl_code, 0) << "not the new certificate yet";
+
+    ASSERT_EQ(sh("cp " + dir + "/new.pem " + dir + "/live.pem && cp " + dir + "/new.key " + dir +
+                 "/live.key")
+                  .exit_code,
+              0);
+    std::ofstream(usher.config_path())
+        << config("127.0.0.1:" + std::to_string(usher.port()), admin);
+    CurlOptions post;
+    post.method = "POST";
+    auto r = curl_request("http://127.0.0.1:" + std::to_string(admin) + "/config/reload", post);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(get("new").body, "A") << "the rotated certificate is served";
+    EXPECT_NE(get("old").curl_code, 0);
+    sh("rm -rf " + dir);
+}
+
 }  // namespace
 }  // namespace usher::test
