@@ -193,6 +193,9 @@ int ClientSession::Impl::on_stream_close(nghttp2_session*, std::int32_t id, std:
     }
     const Stream& st = *it->second;
     if (!st.caller_done && !st.response_ended) {
+        // Our reset may come after nghttp2 closed the stream on its own (END_STREAM both ways).
+        const ErrorCode error =
+            st.rejected ? ErrorCode::protocol_error : static_cast<ErrorCode>(code);
         std::string_view reason = st.close_reason;
         if (reason.empty()) {
             if (st.reset_by_peer) {
@@ -203,9 +206,24 @@ int ClientSession::Impl::on_stream_close(nghttp2_session*, std::int32_t id, std:
                 reason = "stream closed";
             }
         }
-        s.close_event(id, static_cast<ErrorCode>(code), reason);
+        s.close_event(id, error, reason);
     }
     s.streams.erase(it);
+    return 0;
+}
+
+// A GOAWAY we did not ask for: nghttp2 found a connection error while reading (DATA on stream
+// 0, a bad SETTINGS value, ...) and terminated the session itself.
+int ClientSession::Impl::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* p) {
+    auto& s = client_impl(p);
+    if (frame->hd.type == NGHTTP2_GOAWAY && !s.terminated) {
+        s.terminated = true;
+        const auto code = static_cast<ErrorCode>(frame->goaway.error_code);
+        s.terminate({code,
+                     s.last_lib_error != 0 ? nghttp2_strerror(s.last_lib_error)
+                                           : "connection error from backend",
+                     true});
+    }
     return 0;
 }
 

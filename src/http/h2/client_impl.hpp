@@ -110,6 +110,7 @@ struct ClientSession::Impl {
     static int on_data_chunk(nghttp2_session*, std::uint8_t flags, std::int32_t id,
                              const std::uint8_t* data, std::size_t len, void* self);
     static int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t code, void* self);
+    static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* self);
     static int on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
                                  void* self);
     static int on_invalid_frame(nghttp2_session*, const nghttp2_frame* frame, int lib_error,

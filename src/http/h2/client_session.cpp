@@ -199,6 +199,7 @@ ClientSession::ClientSession(const ClientSettings& settings)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Impl::on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Impl::on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Impl::on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Impl::on_frame_send);
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, &Impl::on_frame_not_send);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, &Impl::on_invalid_frame);
     nghttp2_session_callbacks_set_error_callback2(cb, &Impl::on_error);
@@ -328,6 +329,9 @@ Status ClientSession::feed(std::string_view input) {
         s.terminate({code_of_lib_error(s.last_lib_error),
                      s.last_lib_error != 0 ? nghttp2_strerror(s.last_lib_error) : "protocol error",
                      true});
+    } else {
+        // Some connection errors only show when nghttp2 encodes its GOAWAY (on_frame_send).
+        s.pull_output();
     }
     return s.failure;
 }
