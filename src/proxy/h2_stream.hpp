@@ -22,7 +22,7 @@ class H2Connection;
 
 struct H2Stream {
     H2Stream(H2Connection& c, std::int32_t stream_id, const Executor& ex)
-        : conn(c), id(stream_id), wake(ex) {}
+        : conn(c), id(stream_id), wake(ex), body_wake(ex) {}
 
     H2Connection& conn;
     std::int32_t id;
@@ -33,11 +33,24 @@ struct H2Stream {
     bool finished = false;     // our side ended (END_STREAM, trailers or RST_STREAM submitted)
     SteadyTimer wake;
     bool waiting = false;
+    // A request body forwarded alongside the response (bidirectional streams) waits here, so
+    // both directions can wait at once.
+    SteadyTimer body_wake;
+    bool body_waiting = false;
 
     void notify() {
         if (waiting) {
             wake.cancel();
         }
+        if (body_waiting) {
+            body_wake.cancel();
+        }
+    }
+    Task<void> wait_body() {
+        body_waiting = true;
+        body_wake.expires_at(SteadyTimer::time_point::max());
+        co_await body_wake.async_wait(use_tuple);
+        body_waiting = false;
     }
     // Sleeps until notify() or the watchdog (then the caller checks watchdog.fired()).
     Task<void> wait() {

@@ -275,6 +275,7 @@ Task<bool> ProxyHandler::handle(std::size_t head_size) {
                               "redirect");
     } else if (auto* cluster = down_.worker.route_clusters[route->index]; cluster != nullptr) {
         keep = co_await forward(*route, *cluster, head_size);
+        co_await join_body_pump();
         forwarded = true;
     } else {
         keep = co_await reply({.status = 503, .close = true, .head_only = head_only}, "no_cluster");
@@ -583,6 +584,11 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                     log_.bytes_in = body.size();
                     request_complete = true;
                 }
+            } else if (down_.h2 != nullptr && req_framing == BodyFraming::chunked) {
+                // A body of unknown length from an HTTP/2 client (gRPC streaming): forwarded
+                // alongside the response, so both directions flow at once.
+                start_body_pump(up);
+                request_complete = true;
             } else {
                 down_.in.consume(head_size);
                 head_consumed = true;

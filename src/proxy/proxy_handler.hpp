@@ -13,6 +13,11 @@
 #include "proxy/local_reply.hpp"
 #include "upstream/cluster.hpp"
 
+namespace usher::upstream {
+class H2Upstream;
+struct H2Request;
+}  // namespace usher::upstream
+
 namespace usher::proxy {
 
 class ProxyHandler {
@@ -51,6 +56,12 @@ class ProxyHandler {
     Task<asio::error_code> connect_h2(Upstream& up, upstream::Endpoint& ep, bool& tls_failed,
                                       bool& connected_now);
     // Waits on an upstream HTTP/2 stream under the watchdog; false when the deadline fired.
+    // HTTP/2 client and backend, a body of unknown length (gRPC streaming): the body is
+    // forwarded by a coroutine of its own while the response streams back; handle() joins it.
+    void start_body_pump(Upstream& up);
+    Task<void> pump_body(std::shared_ptr<upstream::H2Upstream> conn,
+                         std::shared_ptr<upstream::H2Request> rq);
+    Task<void> join_body_pump();
     Task<bool> wait_upstream_h2(Upstream& up, std::chrono::steady_clock::time_point deadline,
                                 net::TimeoutCause cause);
     Task<asio::error_code> send_request_body_h2(Upstream& up);
@@ -72,6 +83,10 @@ class ProxyHandler {
     // in one place: forward_headers), the request bytes being forwarded, response trailers.
     http::ResponseHead h2_head_;
     http::RequestHead h2_request_;  // the upstream head re-read for an h2 cluster
+    bool pump_running_ = false;     // start_body_pump() .. the pump's end
+    bool pump_stop_ = false;        // join_body_pump() asks it to end
+    std::unique_ptr<SteadyTimer> pump_done_;
+    std::shared_ptr<upstream::H2Request> pump_request_;
     std::string h2_body_;
     std::string_view h2_trailers_;
 

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "core/limits.hpp"
+#include "proxy/forward_headers.hpp"
 #include "proxy/h2_stream.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/upstream_side.hpp"
@@ -63,7 +64,7 @@ Task<asio::error_code> ProxyHandler::connect_h2(Upstream& up, upstream::Endpoint
     }
     up.h2 = ep.h2;
     if (!up.h2req) {
-        up.h2req = std::make_unique<upstream::H2Request>(down_.socket.get_executor());
+        up.h2req = std::make_shared<upstream::H2Request>(down_.socket.get_executor());
     }
     up.reused = up.h2->connected();
     if (auto* stats = down_.worker.stats; stats != nullptr) {
@@ -89,6 +90,72 @@ Task<asio::error_code> ProxyHandler::connect_h2(Upstream& up, upstream::Endpoint
     }
     connected_now = first && !ec;
     co_return ec;
+}
+
+void ProxyHandler::start_body_pump(Upstream& up) {
+    pump_running_ = true;
+    pump_stop_ = false;
+    pump_request_ = up.h2req;
+    if (!pump_done_) {
+        pump_done_ = std::make_unique<SteadyTimer>(down_.socket.get_executor());
+    }
+    asio::co_spawn(down_.socket.get_executor(), pump_body(up.h2, up.h2req), asio::detached);
+}
+
+Task<void> ProxyHandler::pump_body(std::shared_ptr<upstream::H2Upstream> conn,
+                                   std::shared_ptr<upstream::H2Request> rq) {
+    H2Stream& s = *down_.h2;
+    std::string data;
+    while (!pump_stop_ && !rq->closed && !s.reset) {
+        if (!s.body.empty()) {
+            data.swap(s.body);
+            s.body.clear();
+            if (!conn->send_data(*rq, data, false)) {
+                break;
+            }
+            s.consumed(data.size());
+            log_.bytes_in += data.size();
+            data.clear();
+            while (!pump_stop_ && !rq->closed &&
+                   conn->send_buffered(*rq) > limits::kH2StreamSendHighWater) {
+                co_await rq->wait_send();
+            }
+            continue;
+        }
+        if (s.ended) {
+            std::string raw, filtered;
+            for (const auto& f : s.trailers) {
+                raw.append(f.name).append(": ").append(f.value).append("\r\n");
+            }
+            http::HeaderMap fields;
+            trailer_fields(filter_trailers(raw, filtered), fields);
+            if (fields.empty()) {
+                conn->send_data(*rq, {}, true);
+            } else {
+                conn->send_trailers(*rq, fields);
+            }
+            break;
+        }
+        co_await s.wait_body();
+    }
+    pump_running_ = false;
+    pump_done_->cancel();
+}
+
+Task<void> ProxyHandler::join_body_pump() {
+    if (!pump_running_) {
+        co_return;
+    }
+    pump_stop_ = true;
+    down_.h2->notify();
+    if (pump_request_) {
+        pump_request_->notify();
+    }
+    while (pump_running_) {
+        pump_done_->expires_at(SteadyTimer::time_point::max());
+        co_await pump_done_->async_wait(use_tuple);
+    }
+    pump_request_.reset();
 }
 
 Task<asio::error_code> ProxyHandler::write_body(Upstream& up, std::string_view data, bool chunked) {

@@ -25,7 +25,7 @@ struct ProxyHandler::Upstream {
     // `protocol: h2` clusters: the multiplexed connection and this exchange's stream on it
     // (then `conn` and `buf` stay empty).
     std::shared_ptr<upstream::H2Upstream> h2;
-    std::unique_ptr<upstream::H2Request> h2req;
+    std::shared_ptr<upstream::H2Request> h2req;  // shared with a concurrent body pump
 
     Task<asio::error_code> read_some(Downstream& down, std::chrono::milliseconds timeout,
                                      net::TimeoutCause cause) {

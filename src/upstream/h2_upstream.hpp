@@ -32,18 +32,30 @@ struct Endpoint;
 
 // One request on an H2Upstream, as its exchange sees it.
 struct H2Request {
-    explicit H2Request(const Executor& ex) : wake(ex) {}
+    explicit H2Request(const Executor& ex) : wake(ex), send_wake(ex) {}
     std::int32_t id = -1;
     std::deque<http::h2::ClientEvent> events;  // heads, data and the end, in order
     bool closed = false;   // the stream ended without a ResponseEndEvent, or the connection died
     bool refused = false;  // ... and the backend never processed it (GOAWAY, REFUSED_STREAM)
     SteadyTimer wake;
     bool waiting = false;
+    // A request body sent alongside the response (bidirectional streams) waits for window here.
+    SteadyTimer send_wake;
+    bool send_waiting = false;
 
     void notify() {
         if (waiting) {
             wake.cancel();
         }
+        if (send_waiting) {
+            send_wake.cancel();
+        }
+    }
+    Task<void> wait_send() {
+        send_waiting = true;
+        send_wake.expires_at(SteadyTimer::time_point::max());
+        co_await send_wake.async_wait(use_tuple);
+        send_waiting = false;
     }
     // Sleeps until notify() or a cancel of `wake` (the exchange's watchdog).
     Task<void> wait() {
