@@ -227,10 +227,11 @@ int ClientSession::Impl::on_frame_send(nghttp2_session*, const nghttp2_frame* fr
     return 0;
 }
 
-// A request HEADERS nghttp2 gave up before sending (GOAWAY received meanwhile, ids exhausted,
-// stream limit lowered): the stream never existed on the wire, so it is refused.
-int ClientSession::Impl::on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame, int,
-                                           void* p) {
+// A request HEADERS nghttp2 gave up before sending: a GOAWAY arrived meanwhile or ids ran out
+// (the stream never existed on the wire: refused, retry elsewhere), or the head is larger than
+// nghttp2 sends (64 KiB encoded; retrying would not help).
+int ClientSession::Impl::on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame,
+                                           int lib_error, void* p) {
     auto& s = client_impl(p);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;
@@ -240,7 +241,11 @@ int ClientSession::Impl::on_frame_not_send(nghttp2_session*, const nghttp2_frame
         return 0;
     }
     if (!it->second->caller_done) {
-        s.close_event(frame->hd.stream_id, ErrorCode::refused_stream, "request not sent");
+        if (lib_error == NGHTTP2_ERR_FRAME_SIZE_ERROR) {
+            s.close_event(frame->hd.stream_id, ErrorCode::internal_error, "request head too large");
+        } else {
+            s.close_event(frame->hd.stream_id, ErrorCode::refused_stream, "request not sent");
+        }
     }
     s.streams.erase(it);
     return 0;

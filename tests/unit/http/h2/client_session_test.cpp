@@ -551,6 +551,43 @@ TEST(H2ClientSession, CallerResetDropsEventsAndReturnsTheirWindow) {
     EXPECT_TRUE(ended);
 }
 
+TEST(H2ClientSession, CallerResetBeforeTheHeadIsWrittenSendsNothing) {
+    Link link;
+    const auto id = link.client.submit_request(request("POST", "/"), "http", false);
+    ASSERT_TRUE(link.client.submit_data(id, "body", false));
+    link.client.reset_stream(id, ErrorCode::cancel);
+    EXPECT_EQ(link.client.stream_send_buffered(id), 0u);
+    link.pump();
+    EXPECT_TRUE(link.server_status.ok());
+    EXPECT_TRUE(drain(link.server).empty());
+    EXPECT_TRUE(drain(link.client).empty());
+    EXPECT_EQ(link.client.active_streams(), 0u);
+    EXPECT_FALSE(link.client.submit_data(id, "more", true));
+    // The connection is still good.
+    const auto next = link.client.submit_request(request("GET", "/"), "http", true);
+    link.pump();
+    EXPECT_EQ(Link::head_id(drain(link.server)), next);
+}
+
+TEST(H2ClientSession, RequestHeadTooLargeToSendClosesOnlyThatStream) {
+    Link link;
+    const std::string big(70 * 1024, 'x');
+    const auto id = link.client.submit_request(request("GET", "/", {{"x-big", big}}), "http", true);
+    ASSERT_GT(id, 0);
+    link.pump();
+    EXPECT_TRUE(link.server_status.ok());
+    EXPECT_TRUE(drain(link.server).empty());
+    auto got = drain(link.client);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(as<StreamClosedEvent>(got[0]).stream_id, id);
+    EXPECT_EQ(as<StreamClosedEvent>(got[0]).code, ErrorCode::internal_error);
+    EXPECT_EQ(as<StreamClosedEvent>(got[0]).reason, "request head too large");
+    EXPECT_EQ(link.client.active_streams(), 0u);
+    const auto next = link.client.submit_request(request("GET", "/"), "http", true);
+    link.pump();
+    EXPECT_EQ(Link::head_id(drain(link.server)), next);
+}
+
 TEST(H2ClientSession, BackendGracefulGoawayLetsInFlightStreamsFinish) {
     Link link;
     const auto id = link.client.submit_request(request("GET", "/"), "http", true);
@@ -715,6 +752,7 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"Upgrade", kStatus200 + literal("upgrade", "h2c")},
         Malformed{"ContentLengthNotDigits", kStatus200 + literal("content-length", "1e3")},
         Malformed{"ContentLengthMismatchOnHeadersEnd", kStatus200 + literal("content-length", "5")},
+        Malformed{"InterimHeadEndsTheStream", literal(":status", "100")},
         Malformed{"NewlineInValue", kStatus200 + literal("x-a", "a\r\nb")},
         Malformed{"SpaceInName", kStatus200 + literal("x a", "1")}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
@@ -741,6 +779,18 @@ TEST(H2ClientSession, DataPastContentLengthIsAStreamError) {
     ASSERT_EQ(got.size(), 2u);
     EXPECT_TRUE(std::holds_alternative<ResponseHeadEvent>(got[0]));
     EXPECT_EQ(as<StreamClosedEvent>(got[1]).code, ErrorCode::protocol_error);
+}
+
+TEST(H2ClientSession, DataOnA204IsAStreamError) {
+    RawBackend backend;
+    backend.get();
+    backend.send(frame(kHeaders, kEndHeaders, 1, "\x89"));  // :status 204 (static index 9)
+    backend.send(frame(kData, kEndStream, 1, "x"));
+    auto got = drain(backend.client);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(as<ResponseHeadEvent>(got[0]).head.status, 204);
+    EXPECT_EQ(as<StreamClosedEvent>(got[1]).code, ErrorCode::protocol_error);
+    EXPECT_EQ(backend.rst_code(1), 0x1u);
 }
 
 TEST(H2ClientSession, TrailersWithPseudoHeaderAreAStreamError) {
