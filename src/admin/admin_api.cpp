@@ -180,8 +180,12 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
             return method_not_allowed("GET, HEAD");
         }
         const auto view = state_.view();
+        ActiveRequests active;
+        if (state_.active_requests) {
+            active = state_.active_requests();
+        }
         return {.content_type = kMetricsContentType,
-                .body = render_metrics(state_, view, state_.collect_metrics())};
+                .body = render_metrics(state_, view, state_.collect_metrics(), &active)};
     }
     if (path == "/config") {
         if (!get) {

@@ -38,8 +38,13 @@ struct ReloadOutcome {
     std::string hash;  // the running config's hash afterwards
 };
 
-// Requests in flight per endpoint, summed over the workers: (cluster, address) -> count.
-using ActiveRequests = std::map<std::pair<std::string, std::string>, std::uint64_t>;
+// What each endpoint's upstream connections are doing now, summed over the workers.
+struct EndpointActivity {
+    std::uint64_t requests = 0;  // attempts in flight (each holds one connection)
+    std::uint64_t idle = 0;      // idle pooled connections
+};
+// (cluster, address) -> activity.
+using ActiveRequests = std::map<std::pair<std::string, std::string>, EndpointActivity>;
 
 class AdminState {
   public:

@@ -139,7 +139,8 @@ void write_listeners(Exposition& e, const MetricsTotals& m) {
     }
 }
 
-void write_upstream(Exposition& e, const AdminState::View& v, const MetricsTotals& m) {
+void write_upstream(Exposition& e, const AdminState::View& v, const MetricsTotals& m,
+                    const ActiveRequests* active) {
     e.family("usher_upstream_connections_total", "counter",
              "Upstream connections used for a request: pool hit (reused) or miss (new).");
     for (const auto& [cluster, u] : m.upstream) {
@@ -147,6 +148,20 @@ void write_upstream(Exposition& e, const AdminState::View& v, const MetricsTotal
                  u.reused);
         e.sample("usher_upstream_connections_total", {{"cluster", cluster}, {"pool", "miss"}},
                  u.opened);
+    }
+    if (active != nullptr) {
+        e.family("usher_upstream_requests_active", "gauge",
+                 "Requests in flight to the endpoint now (each holds an upstream connection).");
+        for (const auto& [key, a] : *active) {
+            e.sample("usher_upstream_requests_active",
+                     {{"cluster", key.first}, {"endpoint", key.second}}, a.requests);
+        }
+        e.family("usher_upstream_connections_idle", "gauge",
+                 "Idle keep-alive connections to the endpoint in the pools now.");
+        for (const auto& [key, a] : *active) {
+            e.sample("usher_upstream_connections_idle",
+                     {{"cluster", key.first}, {"endpoint", key.second}}, a.idle);
+        }
     }
     struct Row {
         std::string cluster, endpoint;
@@ -230,7 +245,7 @@ void write_upstream(Exposition& e, const AdminState::View& v, const MetricsTotal
 }  // namespace
 
 std::string render_metrics(const AdminState& state, const AdminState::View& view,
-                           const MetricsTotals& metrics) {
+                           const MetricsTotals& metrics, const ActiveRequests* active) {
     std::string out;
     out.reserve(16 * 1024);
     Exposition e(out);
@@ -249,7 +264,7 @@ std::string render_metrics(const AdminState& state, const AdminState::View& view
     e.sample("usher_config_reloads_total", {{"result", "rejected"}}, view.reloads_rejected);
     write_requests(e, metrics);
     write_listeners(e, metrics);
-    write_upstream(e, view, metrics);
+    write_upstream(e, view, metrics, active);
     return out;
 }
 

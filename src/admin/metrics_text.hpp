@@ -11,7 +11,8 @@ namespace usher::admin {
 
 inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
+// `active` (may be null): the endpoints' in-flight requests and idle connections now.
 std::string render_metrics(const AdminState& state, const AdminState::View& view,
-                           const MetricsTotals& metrics);
+                           const MetricsTotals& metrics, const ActiveRequests* active = nullptr);
 
 }  // namespace usher::admin

@@ -77,7 +77,7 @@ void write_clusters(JsonWriter& w, const StatusInput& in) {
             std::uint64_t active = 0;
             if (in.active != nullptr) {
                 if (auto it = in.active->find({name, address}); it != in.active->end()) {
-                    active = it->second;
+                    active = it->second.requests;
                 }
             }
             w.begin_object();

@@ -360,8 +360,9 @@ admin::ActiveRequests Server::active_requests() {
             continue;  // a busy or stopped worker: its share is left out
         }
         try {
-            for (const auto& [key, n] : f.get()) {
-                total[key] += n;
+            for (const auto& [key, a] : f.get()) {
+                total[key].requests += a.requests;
+                total[key].idle += a.idle;
             }
         } catch (const std::future_error&) {
         }

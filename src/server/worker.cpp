@@ -403,8 +403,10 @@ std::future<InFlight> Worker::in_flight() {
         InFlight counts;
         auto add = [&](upstream::Cluster& c) {
             for (auto& ep : c.endpoints()) {
-                if (ep.in_flight != 0) {
-                    counts[{c.name(), upstream::address_string(ep.address)}] += ep.in_flight;
+                if (ep.in_flight != 0 || !ep.idle.empty()) {
+                    auto& a = counts[{c.name(), upstream::address_string(ep.address)}];
+                    a.requests += ep.in_flight;
+                    a.idle += ep.idle.size();
                 }
             }
         };

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin/admin_state.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/worker_context.hpp"
 
@@ -50,8 +51,8 @@ struct WorkerUpdate {
     std::set<std::string> rebuilt;
 };
 
-// Requests in flight per endpoint on this worker: (cluster, address) -> count.
-using InFlight = std::map<std::pair<std::string, std::string>, std::uint64_t>;
+// Requests in flight and idle pooled connections per endpoint on this worker.
+using InFlight = admin::ActiveRequests;
 
 class Worker {
   public:

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <regex>
 
 #include "harness.hpp"
@@ -189,6 +190,30 @@ TEST(Admin, StatusCountsRequestsListenersRoutesAndEndpoints) {
     EXPECT_GT(std::strtod(s.c_str() + p99 + 7, nullptr), 0.0) << s;
 }
 
+TEST(Admin, StatusAndMetricsShowRequestsInFlight) {
+    FakeBackend slow([](int fd, int) {
+        std::string buf;
+        if (read_request(fd, buf)) {
+            std::this_thread::sleep_for(1500ms);
+            send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow");
+        }
+    });
+    UsherProcess usher(cluster_config(slow.address(), admin_section(), 2));
+    ASSERT_TRUE(usher.started());
+    const int port = admin_port(usher);
+    auto pending = std::async(std::launch::async, [&] { return curl_request(usher.url("/")); });
+    auto r = admin_until(port, "/status", "\"active\": 1}");
+    EXPECT_NE(r.body.find("\"active\": 1}"), std::string::npos) << r.body;
+    r = admin(port, "GET", "/metrics");
+    EXPECT_NE(r.body.find("usher_upstream_requests_active{cluster=\"app\",endpoint=\"" +
+                          slow.address() + "\"} 1"),
+              std::string::npos)
+        << r.body;
+    EXPECT_EQ(pending.get().body, "slow");
+    r = admin_until(port, "/status", "\"active\": 0}");
+    EXPECT_NE(r.body.find("\"active\": 0}"), std::string::npos) << r.body;
+}
+
 TEST(Admin, BearerTokenGuardsEverythingButHealthz) {
     auto backend = backend_named("a");
     UsherProcess usher(cluster_config(backend->address(), admin_section(kToken), 1));
@@ -334,6 +359,10 @@ TEST(Admin, MetricsPassPromtoolAndCountWhatHappened) {
                           "\",state=\"healthy\"} 1"),
               std::string::npos);
     EXPECT_NE(r.body.find("usher_config_reloads_total{result=\"ok\"} 0"), std::string::npos);
+    EXPECT_NE(r.body.find("usher_upstream_connections_idle{cluster=\"app\",endpoint=\"" +
+                          backend->address() + "\"} "),
+              std::string::npos)
+        << "the keep-alive connections wait in the pool";
 
     if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
         GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
