@@ -78,6 +78,12 @@ inline constexpr std::chrono::seconds kHstsMaxAge = 365 * 24h;   // hsts.max_age
 
 // Buffers.
 inline constexpr std::size_t kIoBufferSize = 16 * 1024;  // one read/write chunk
+// A keep-alive connection that already served two requests waits for the next one with a read
+// buffer attached for up to kHotIdle (one recv when it arrives, where a buffer-less readiness
+// wait costs an extra epoll_ctl per request), at most kMaxHotIdlePerWorker connections at once
+// (4 MiB of buffers); then it gives the buffer back and waits without one.
+inline constexpr std::chrono::milliseconds kHotIdle{1000};
+inline constexpr std::uint32_t kMaxHotIdlePerWorker = 256;
 
 // Access log: per-worker buffer flushed when full or every flush interval.
 inline constexpr std::size_t kAccessLogBuffer = 64 * 1024;

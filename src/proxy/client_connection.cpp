@@ -81,18 +81,43 @@ Task<void> ClientConnection::run() {
 
     while (!w.draining) {
         const auto& cfg = *w.snapshot->config;
-        // 1. Idle between requests: hold no buffer, just wait for readability.
+        // 1. Idle between requests. A busy keep-alive client (two requests served) usually
+        //    sends its next one at once: read straight into a buffer for up to kHotIdle (Asio
+        //    queues the read without a syscall and completes it with one recv), a bounded number
+        //    of connections per worker. Otherwise, and after that, hold no buffer: just wait for
+        //    readability (Asio re-arms the descriptor with an epoll_ctl for that wait).
         // (TLS may hold decrypted bytes already: they never wake the socket.)
         if (down_.in.empty() && !(down_.tls && down_.tls->has_buffered_input())) {
-            w.buffers.release(down_.in);
             idle_ = true;
-            down_.watchdog.arm(cfg.timeouts.client_idle, TimeoutCause::client_idle);
-            auto [ec] = co_await down_.socket.async_wait(asio::socket_base::wait_read, use_tuple);
-            down_.watchdog.disarm();
-            idle_ = false;
-            if (ec || w.draining) {
-                break;  // idle timeout, drain, or error: a silent close
+            bool ready = false;
+            if (!down_.tls && served_ >= 2 && w.hot_idle < limits::kMaxHotIdlePerWorker) {
+                const auto idle = cfg.timeouts.client_idle;
+                const auto hot = idle.count() > 0 && idle < limits::kHotIdle
+                                     ? std::chrono::duration_cast<std::chrono::milliseconds>(idle)
+                                     : limits::kHotIdle;
+                ++w.hot_idle;
+                auto ec = co_await down_.read_some(hot, TimeoutCause::client_idle);
+                --w.hot_idle;
+                if (!ec) {
+                    ready = true;
+                } else if (down_.watchdog.fired() == TimeoutCause::none || w.draining ||
+                           hot == idle) {
+                    idle_ = false;
+                    break;  // closed, error, drain, or the whole idle time passed
+                }
             }
+            if (!ready) {
+                w.buffers.release(down_.in);
+                down_.watchdog.arm(cfg.timeouts.client_idle, TimeoutCause::client_idle);
+                auto [ec] =
+                    co_await down_.socket.async_wait(asio::socket_base::wait_read, use_tuple);
+                down_.watchdog.disarm();
+                if (ec || w.draining) {
+                    idle_ = false;
+                    break;  // idle timeout, drain, or error: a silent close
+                }
+            }
+            idle_ = false;
         }
         idle_ = false;
         down_.sent_100_continue = false;
@@ -145,6 +170,7 @@ Task<void> ClientConnection::run() {
         }
 
         // 3. One exchange. The handler consumes the head and body from the buffer.
+        ++served_;
         bool keep_alive = co_await handler_.handle(parsed.consumed);
         if (!keep_alive) {
             break;

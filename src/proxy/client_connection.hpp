@@ -31,6 +31,7 @@ class ClientConnection {
     Downstream down_;
     ProxyHandler handler_;
     std::unique_ptr<H2Connection> h2_;
+    std::uint64_t served_ = 0;  // requests handled on this connection
     bool idle_ = true;
 
     Task<void> run_h2();

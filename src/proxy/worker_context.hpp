@@ -63,6 +63,9 @@ struct WorkerContext {
     std::vector<ClientConnection*> connections;
     bool draining = false;
     std::uint64_t active_connections = 0;
+    // Keep-alive connections waiting for their next request with a read buffer attached ("hot
+    // idle", see ClientConnection::run), at most limits::kMaxHotIdlePerWorker.
+    std::uint32_t hot_idle = 0;
 };
 
 }  // namespace usher::proxy
