@@ -212,10 +212,16 @@ int ClientSession::Impl::on_stream_close(nghttp2_session*, std::int32_t id, std:
     return 0;
 }
 
-// A GOAWAY we did not ask for: nghttp2 found a connection error while reading (DATA on stream
-// 0, a bad SETTINGS value, ...) and terminated the session itself.
+// Marks request heads as written, and catches a GOAWAY we did not ask for: nghttp2 found a
+// connection error while reading (DATA on stream 0, a bad SETTINGS value, ...) and terminated the
+// session itself.
 int ClientSession::Impl::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* p) {
     auto& s = client_impl(p);
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        if (Stream* st = s.find(frame->hd.stream_id)) {
+            st->head_sent = true;
+        }
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY && !s.terminated) {
         s.terminated = true;
         const auto code = static_cast<ErrorCode>(frame->goaway.error_code);

@@ -29,6 +29,7 @@ struct OutgoingStream {
     bool head_request = false;   // HEAD: the response has no body whatever its fields say
     bool caller_done = false;    // the caller reset the stream: no more events
     bool request_ended = false;  // the caller ended its side (end_stream or trailers)
+    bool head_sent = false;      // our HEADERS were encoded for the socket
     std::string body_out;
     std::size_t body_out_pos = 0;
     std::vector<std::pair<std::string, std::string>> out_trailers;
@@ -60,6 +61,7 @@ struct ClientSession::Impl {
     std::vector<std::pair<std::int32_t, std::size_t>> to_consume;  // applied outside callbacks
     Status failure;           // set once, by feed() or pull_output()
     bool terminated = false;  // our GOAWAY for `failure` is queued
+    bool lost = false;        // connection_lost(): the socket is gone
     int last_lib_error = 0;
     bool goaway_received = false;
     std::uint64_t ping_acks = 0;
@@ -94,7 +96,7 @@ struct ClientSession::Impl {
     void apply_consumes();
     // Fails the connection: our GOAWAY is queued, every open stream gets its StreamClosedEvent.
     void terminate(Status status);
-    void fail_streams();
+    void fail_streams(ErrorCode unsent_code);
     void pull_output();
 
     // nghttp2 callbacks.

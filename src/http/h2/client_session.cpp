@@ -152,10 +152,11 @@ void ClientSession::Impl::terminate(Status status) {
         terminated = true;
         nghttp2_session_terminate_session(session, static_cast<std::uint32_t>(failure.code));
     }
-    fail_streams();
+    fail_streams(failure.code);
 }
 
-void ClientSession::Impl::fail_streams() {
+// Streams whose HEADERS never left get `unsent_code`, the others the failure's code.
+void ClientSession::Impl::fail_streams(ErrorCode unsent_code) {
     // In stream id order, so the caller sees a stable sequence.
     std::vector<std::int32_t> ids;
     for (const auto& [id, st] : streams) {
@@ -165,8 +166,9 @@ void ClientSession::Impl::fail_streams() {
     }
     std::sort(ids.begin(), ids.end());
     for (const auto id : ids) {
-        streams[id]->caller_done = true;
-        close_event(id, failure.code, failure.reason);
+        Stream& st = *streams[id];
+        st.caller_done = true;
+        close_event(id, st.head_sent ? failure.code : unsent_code, failure.reason);
     }
 }
 
@@ -336,6 +338,19 @@ Status ClientSession::feed(std::string_view input) {
     return s.failure;
 }
 
+void ClientSession::connection_lost() {
+    auto& s = *impl_;
+    if (s.failure.failed) {
+        return;
+    }
+    s.failure = {ErrorCode::internal_error, "connection lost", true};
+    s.terminated = true;
+    s.lost = true;  // nothing more can be written
+    s.out.clear();
+    s.out_pos = 0;
+    s.fail_streams(ErrorCode::refused_stream);
+}
+
 std::optional<ClientEvent> ClientSession::next_event() {
     auto& s = *impl_;
     if (s.events.empty()) {
@@ -397,6 +412,9 @@ bool ClientSession::wants_read() const noexcept {
 
 bool ClientSession::wants_write() const noexcept {
     const auto& s = *impl_;
+    if (s.lost) {
+        return false;
+    }
     return s.out_pos < s.out.size() || nghttp2_session_want_write(s.session) != 0;
 }
 

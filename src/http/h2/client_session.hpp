@@ -114,6 +114,11 @@ class ClientSession {
     // StreamClosedEvent with that code, and feed() ignores further input.
     Status feed(std::string_view bytes);
 
+    // The socket failed or the backend closed it: the session fails (status() "connection
+    // lost") and every open stream gets a StreamClosedEvent, refused_stream for those whose
+    // HEADERS were never written (safe to retry), internal_error for the others.
+    void connection_lost();
+
     // The next event, or nullopt.
     std::optional<ClientEvent> next_event();
 

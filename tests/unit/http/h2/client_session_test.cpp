@@ -859,5 +859,25 @@ TEST(H2ClientSession, ConnectionErrorClosesEveryOpenStream) {
     EXPECT_FALSE(backend.client.feed(frame(kPing, 0, 0, std::string(8, '\0'))).ok());
 }
 
+TEST(H2ClientSession, ConnectionLostClosesOpenStreamsRefusingUnwrittenOnes) {
+    RawBackend backend;
+    const auto written = backend.get("/a");
+    const auto unwritten = backend.client.submit_request(request("GET", "/b"), "http", true);
+    backend.client.connection_lost();
+    EXPECT_FALSE(backend.client.status().ok());
+    EXPECT_EQ(backend.client.status().reason, "connection lost");
+    auto got = drain(backend.client);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(as<StreamClosedEvent>(got[0]).stream_id, written);
+    EXPECT_EQ(as<StreamClosedEvent>(got[0]).code, ErrorCode::internal_error);
+    EXPECT_EQ(as<StreamClosedEvent>(got[1]).stream_id, unwritten);
+    EXPECT_EQ(as<StreamClosedEvent>(got[1]).code, ErrorCode::refused_stream);
+    EXPECT_FALSE(backend.client.wants_read());
+    EXPECT_FALSE(backend.client.wants_write());
+    EXPECT_FALSE(backend.client.can_open_stream());
+    backend.client.connection_lost();  // idempotent
+    EXPECT_FALSE(backend.client.next_event().has_value());
+}
+
 }  // namespace
 }  // namespace usher::http::h2
