@@ -6,6 +6,7 @@
 // (VmHWM against the RSS before the attack), and that other clients, over HTTP/1.1 and over
 // HTTP/2, kept getting their 200 while the attack ran and right after it.
 // Each test prints one "[ figures ]" line (RSS, time to the connection's end, backend requests).
+// Tests marked KNOWN BUG are skipped; H2_ATTACK_RUN_KNOWN_BUGS=1 in the environment runs them.
 #include <gtest/gtest.h>
 
 #include <atomic>
