@@ -236,6 +236,9 @@ void AccessLog::format_json(const AccessEntry& e) {
     str("route", e.route);
     str("cluster", e.cluster);
     str("upstream", e.upstream);
+    if (!e.client_subject.empty()) {
+        str("client_subject", e.client_subject);
+    }
     secs("duration", e.total_s);
     secs("upstream_connect", e.connect_s);
     secs("upstream_first_byte", e.first_byte_s);

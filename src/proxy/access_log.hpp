@@ -25,6 +25,7 @@ struct AccessEntry {
     std::string_view cluster;
     std::string_view upstream;  // endpoint label, "" when none was contacted
     std::string_view cause;     // why usher answered or aborted ("" when the backend answered)
+    std::string_view client_subject;  // mTLS: the verified client certificate subject, or ""
     std::uint16_t status = 0;
     std::uint64_t bytes_in = 0;   // request body bytes read from the client
     std::uint64_t bytes_out = 0;  // response body bytes sent to the client

@@ -72,6 +72,8 @@ Task<void> ClientConnection::run() {
             down_.socket.close(ignored);
             co_return;
         }
+        down_.mtls = !down_.listener.tls->config().client_ca.empty();
+        down_.client_subject = down_.tls->peer_subject();
         if (down_.tls->alpn() == "h2") {
             co_await run_h2();
             co_return;

@@ -11,7 +11,9 @@ Downstream::Downstream(const Downstream& conn, H2Stream& stream)
       watchdog(conn.socket.get_executor()),
       remote(conn.remote),
       remote_text(conn.remote_text),
-      h2(&stream) {
+      h2(&stream),
+      client_subject(conn.client_subject),
+      mtls(conn.mtls) {
     watchdog.watch(nullptr, nullptr);  // the connection's socket is not this stream's to cancel
     watchdog.watch_waiter(&stream.wake);
 }

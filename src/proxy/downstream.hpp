@@ -51,6 +51,10 @@ struct Downstream {
     std::unique_ptr<net::TlsSession> tls;
     // HTTP/2 stream exchanges: the stream (owned by the connection); null for HTTP/1.
     H2Stream* h2 = nullptr;
+    // mTLS listeners: the verified client certificate's subject ("CN=alice,O=Example"), "" when
+    // the client sent none. Given to routing and the backend as X-Client-Subject, and logged.
+    std::string client_subject;
+    bool mtls = false;  // the listener verifies client certificates
 
     std::string_view scheme() const noexcept { return listener.tls ? "https" : "http"; }
 

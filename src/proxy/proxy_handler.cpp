@@ -163,6 +163,7 @@ void ProxyHandler::finish_log() {
     e.cluster = log_.cluster;
     e.upstream = log_.upstream;
     e.cause = log_.cause;
+    e.client_subject = down_.client_subject;
     e.status = log_.status;
     e.bytes_in = log_.bytes_in;
     e.bytes_out = log_.bytes_out;
@@ -219,6 +220,14 @@ Task<bool> ProxyHandler::handle(std::size_t head_size) {
     const Snapshot& snapshot = *down_.worker.snapshot;
     config_ = snapshot.config.get();
     auto& req = down_.request;
+    if (down_.mtls) {
+        // The verified client identity, for routes (`headers` match) and the backend; a
+        // client-sent field of that name is never trusted.
+        req.headers.remove("x-client-subject");
+        if (!down_.client_subject.empty()) {
+            req.headers.add("x-client-subject", down_.client_subject);
+        }
+    }
     const CompiledRoute* route = snapshot.router->match(req, down_.listener.name);
     start_log(route);
     timeouts_ = route ? route->config->timeouts.apply(config_->timeouts) : config_->timeouts;

@@ -417,7 +417,42 @@ TEST(Tls, MutualTlsAcceptsTheCasClientsAndRefusesOthers) {
     EXPECT_EQ(bad.status, 0);
 
     EXPECT_EQ(backend->requests().size(), 1u) << "only alice's request reached the backend";
-    // The verified subject is not exposed to routing, logs or the backend yet: nothing to assert.
+}
+
+// The verified subject reaches routing (a `headers` match), the backend and the JSON access log;
+// a client cannot forge it.
+TEST(Tls, MutualTlsSubjectIsAvailableToRoutingTheBackendAndTheLog) {
+    REQUIRE_CERTS();
+    const auto& c = Certs::get();
+    auto backend = make_echo_backend();
+    const std::string log_file = "/tmp/usher-mtls-log-" + std::to_string(::getpid());
+    UsherProcess usher(
+        tls_config(backend->address(),
+                   "      client_ca: " + c.file("ca.pem") + "\n      client_auth: optional\n", "",
+                   "routes:\n  - match: {headers: [{name: x-client-subject, "
+                   "equals: \"O=Example,CN=alice\"}]}\n    cluster: app\n"
+                   "  - respond: {status: 403, body: \"alice only\"}\n"
+                   "access_log: {path: " +
+                       log_file + ", format: json}\n"));
+    ASSERT_TRUE(usher.started()) << usher.log();
+    auto alice = tls_options(usher.port());
+    alice.client_cert = c.file("alice.pem");
+    alice.client_key = c.file("alice.key");
+    alice.headers = {"X-Client-Subject: CN=mallory"};  // ignored: usher sets the verified one
+    auto ok = curl_request(https_url(usher.port()), alice);
+    EXPECT_EQ(ok.status, 200) << usher.log();
+    auto anonymous = tls_options(usher.port());
+    anonymous.headers = {"X-Client-Subject: O=Example,CN=alice"};  // forged, no certificate
+    auto refused = curl_request(https_url(usher.port()), anonymous);
+    EXPECT_EQ(refused.status, 403);
+    auto requests = backend->requests();
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].header("x-client-subject").value_or(""), "O=Example,CN=alice");
+    EXPECT_EQ(requests[0].count("x-client-subject"), 1);
+    usher.stop();
+    auto log = sh("cat " + log_file).out;
+    std::remove(log_file.c_str());
+    EXPECT_TRUE(contains(log, "\"client_subject\":\"O=Example,CN=alice\"")) << log;
 }
 
 TEST(Tls, MutualTlsOptionalServesClientsWithoutACertificate) {
