@@ -24,6 +24,8 @@ const char* to_string(TimeoutCause cause) noexcept {
             return "total_timeout";
         case TimeoutCause::tls_handshake:
             return "tls_handshake_timeout";
+        case TimeoutCause::client_gone:
+            return "client_closed";
     }
     return "unknown";
 }
@@ -98,6 +100,22 @@ void Watchdog::clear_total() noexcept {
 
 TimeoutCause Watchdog::fired() const noexcept {
     return st_->fired;
+}
+
+void Watchdog::fire_now(TimeoutCause cause) noexcept {
+    auto& st = *st_;
+    st.fired = cause;
+    st.deadline = Clock::time_point::max();
+    asio::error_code ignored;
+    if (st.client != nullptr) {
+        st.client->cancel(ignored);
+    }
+    if (st.upstream != nullptr) {
+        st.upstream->cancel(ignored);
+    }
+    if (st.waiter != nullptr) {
+        st.waiter->cancel();
+    }
 }
 
 void Watchdog::schedule(Clock::time_point when) {

@@ -28,6 +28,7 @@ enum class TimeoutCause : std::uint8_t {
     client_write,     // client stopped reading (slow reader) beyond the idle limit
     tls_handshake,    // a TLS client did not finish its handshake -> close
     total,            // route's total duration
+    client_gone,      // not a deadline: the client went away (HTTP/2 RST_STREAM) -> abandon
 };
 
 const char* to_string(TimeoutCause cause) noexcept;
@@ -60,6 +61,8 @@ class Watchdog {
 
     // The cause of the deadline that fired since the last arm(), or none.
     TimeoutCause fired() const noexcept;
+    // Cancels the watched sockets and waiter now, as if a deadline with `cause` had passed.
+    void fire_now(TimeoutCause cause) noexcept;
 
   private:
     struct State;

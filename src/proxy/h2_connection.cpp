@@ -207,6 +207,7 @@ void H2Connection::dispatch() {
             [&](auto& e) {
                 using E = std::decay_t<decltype(e)>;
                 if constexpr (std::is_same_v<E, h2::RequestHeadEvent>) {
+                    down_.watchdog.disarm();  // a stream is open: no idle timeout
                     auto ex = std::make_unique<Exchange>(*this, e.stream_id, down_);
                     ex->down.request = std::move(e.head);
                     Exchange& raw = *ex;
@@ -240,8 +241,10 @@ void H2Connection::dispatch() {
                     }
                 } else if constexpr (std::is_same_v<E, h2::StreamResetEvent>) {
                     if (Exchange* ex = find(e.stream_id)) {
+                        // Abandon the exchange now, whatever it waits on (a backend's head...).
                         ex->stream.reset = true;
                         ex->stream.notify();
+                        ex->down.watchdog.fire_now(TimeoutCause::client_gone);
                     }
                 }
             },
@@ -251,8 +254,11 @@ void H2Connection::dispatch() {
 
 void H2Connection::close_all_streams() {
     for (auto& ex : exchanges_) {
-        ex->stream.reset = true;
-        ex->stream.notify();
+        if (!ex->stream.reset) {
+            ex->stream.reset = true;
+            ex->stream.notify();
+            ex->down.watchdog.fire_now(TimeoutCause::client_gone);
+        }
     }
 }
 
@@ -281,6 +287,11 @@ Task<void> H2Connection::serve(Exchange& ex) {
     }
     if (exchanges_.empty()) {
         streams_done_.cancel();
+        if (!closing_) {
+            // No stream left: the reader's pending read now runs under the idle timeout.
+            down_.watchdog.arm(down_.worker.snapshot->config->timeouts.client_idle,
+                               TimeoutCause::client_idle);
+        }
     }
 }
 

@@ -410,10 +410,20 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     bool client_saw_bytes = false;  // a 1xx was relayed: no retry any more
     std::uint64_t retries_used = 0;
 
+    // An HTTP/2 client reset its stream (or its connection closed): the exchange is abandoned
+    // (the watchdog cancelled what it waited on), nothing is answered, nobody is blamed.
+    auto client_gone = [&] { return down_.h2 != nullptr && down_.h2->reset; };
+    auto abandon = [&] {
+        drop_connection();
+        consume_request();
+        log_.status = 499;
+        log_.cause = "client_closed";
+    };
+
     // Whether a failed attempt may be retried on another endpoint (docs/config.md, "retry").
     // Without a retry policy only a failed connect moves on (nothing was sent).
     auto may_retry = [&](AttemptResult why) -> bool {
-        if (client_saw_bytes || down_.watchdog.fired() == TimeoutCause::total) {
+        if (client_saw_bytes || client_gone() || down_.watchdog.fired() == TimeoutCause::total) {
             return false;
         }
         if (policy == nullptr) {
@@ -529,6 +539,10 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                 connected_now = !ec;
             }
         }
+        if (connect_ec && client_gone()) {
+            abandon();
+            co_return false;
+        }
         if (connect_ec) {
             const auto fired = down_.watchdog.fired();
             bool timed_out = fired != TimeoutCause::none;
@@ -642,6 +656,10 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                 request_complete = !ec;
             }
         }
+        if (ec && client_gone()) {
+            abandon();
+            co_return false;
+        }
         if (ec && up.reused && replayable && may_resend && !stale_retried) {
             fresh_only = stale_retried = true;  // the backend closed the pooled connection
             drop_connection();
@@ -698,6 +716,10 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                 }
                 on_final_head();
                 break;
+            }
+            if (client_gone()) {
+                abandon();
+                co_return false;
             }
             if (rq.closed) {
                 if (rq.refused && replayable && may_resend && !stale_retried) {
@@ -762,6 +784,10 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
                 co_await up.read_some_until(down_, head_deadline, TimeoutCause::upstream_header);
             if (!rec) {
                 continue;
+            }
+            if (client_gone()) {
+                abandon();
+                co_return false;
             }
             const auto fired = down_.watchdog.fired();
             if (fired == TimeoutCause::total) {

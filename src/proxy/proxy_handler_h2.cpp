@@ -72,7 +72,7 @@ Task<asio::error_code> ProxyHandler::send_request_body_h2(Upstream& up) {
     const bool chunked = down_.request.framing == BodyFraming::chunked;
     auto client_error = [&](asio::error_code ec) {
         const auto fired = down_.watchdog.fired();
-        if (fired != TimeoutCause::none) {
+        if (fired != TimeoutCause::none && fired != TimeoutCause::client_gone && !s.reset) {
             log_.status = fired == TimeoutCause::total ? 504 : 408;
             log_.cause = fired == TimeoutCause::total ? "total_timeout" : "client_body_timeout";
         } else {
@@ -150,12 +150,12 @@ Task<bool> ProxyHandler::send_data_h2(std::string_view data) {
         down_.watchdog.arm(timeouts_.upstream_idle, TimeoutCause::client_write);
         co_await s.wait();
         down_.watchdog.disarm();
-        if (down_.watchdog.fired() != TimeoutCause::none) {
-            log_.cause = "client_write_timeout";
-            co_return false;
-        }
         if (s.reset) {
             log_.cause = "client_closed";
+            co_return false;
+        }
+        if (down_.watchdog.fired() != TimeoutCause::none) {
+            log_.cause = "client_write_timeout";
             co_return false;
         }
     }

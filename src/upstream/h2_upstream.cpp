@@ -206,6 +206,9 @@ Task<void> H2Upstream::read_loop(std::shared_ptr<H2Upstream> self) {
             break;
         }
     }
+    // Streams whose HEADERS never left are refused (safe to retry), the others closed.
+    session_.connection_lost();
+    dispatch();
     state_ = State::closed;
     fail_all();
     kick_writer();

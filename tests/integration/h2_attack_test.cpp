@@ -6,7 +6,6 @@
 // (VmHWM against the RSS before the attack), and that other clients, over HTTP/1.1 and over
 // HTTP/2, kept getting their 200 while the attack ran and right after it.
 // Each test prints one "[ figures ]" line (RSS, time to the connection's end, backend requests).
-// Tests marked KNOWN BUG are skipped; H2_ATTACK_RUN_KNOWN_BUGS=1 in the environment runs them.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -491,7 +490,6 @@ TEST(H2Attack, RapidResetOfRequestsInFlightGetsEnhanceYourCalm) {
         const long ms = c.goaway() || c.closed() ? ms_since(start) : -1;
         // 200 at once plus 20/s while the attack ran, and a little slack for the last in flight.
         budget += 200 + 20 * (ms_since(start) / 1000 + 1) + 10;
-        // Not waiting for the close: see ClientResetCancelsUpstreamRequest (KNOWN BUG).
         return outcome_of(c, opened, ms, 0ms);
     });
 
@@ -501,8 +499,6 @@ TEST(H2Attack, RapidResetOfRequestsInFlightGetsEnhanceYourCalm) {
     expect_probe_healthy(probe);
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
-    // Each attack connection leaves ~200 exchanges waiting for their upstream (KNOWN BUG below),
-    // a few MiB per connection.
     EXPECT_LT(rss.growth(), 32 * 1024);
     report("rapid reset (requests in flight)", rss,
            t.text() + "; backend requests " + std::to_string(backend.attack_requests()) +
@@ -512,19 +508,9 @@ TEST(H2Attack, RapidResetOfRequestsInFlightGetsEnhanceYourCalm) {
 // A client's RST_STREAM(CANCEL) must cancel the stream's upstream request: usher closes the
 // upstream connection (an HTTP/1.1 request in flight cannot be taken back), so the backend's
 // work ends with the client's interest, and the client's connection stays usable.
-//
-// KNOWN BUG: while an exchange waits for the upstream response head it does not look at its
-// stream: the reset is noticed only when the exchange next forwards request body or response
-// data (proxy_handler_h2.cpp). The upstream request stays open until the backend answers or
-// upstream_header (60 s by default) expires, and H2Connection::run() keeps even a GOAWAY'd
-// client socket open until those exchanges end (RapidResetOfRequestsInFlight sees the
-// connection still open 5 s after its GOAWAY). This is what makes rapid reset costly: each
-// cancelled stream keeps a backend request and an upstream connection for up to a minute.
+// (Found by this test: the reset used to be noticed only when the exchange next touched its
+// stream, so a cancelled stream kept its backend request until upstream_header expired.)
 TEST(H2Attack, ClientResetCancelsUpstreamRequest) {
-    if (std::getenv("H2_ATTACK_RUN_KNOWN_BUGS") == nullptr) {
-        GTEST_SKIP() << "KNOWN BUG: RST_STREAM does not cancel an exchange waiting for its "
-                        "upstream response head; it lives until upstream_header expires";
-    }
     CountingBackend backend;
     UsherProcess usher(h2c_config(backend.address()));
     ASSERT_TRUE(usher.started()) << usher.log();
@@ -782,17 +768,9 @@ TEST(H2Attack, PingFloodFromClientThatNeverReadsIsBounded) {
 // An HTTP/2 connection whose streams all ended is idle: client_idle (2 s here) must close it, or
 // a client holds a connection (and its socket) forever at no cost, for example after the stalled
 // streams of ZeroWindowStallDoesNotBufferResponses were reset.
-//
-// KNOWN BUG: H2Connection::read_loop() arms the idle timeout only before it waits for input with
-// no stream open. When a request arrives it reads on without a deadline ("each exchange bounds
-// its own steps"), and when the last exchange ends while that read is pending nothing re-arms the
-// timeout: the connection stays open until the client sends something. Seen here after one GET,
-// and after the zero-window stall (still open 8 s after its last stream was reset).
+// (Found by this test: the idle timeout used to be armed only before a read with no stream
+// open, never again once the last stream ended while a read was pending.)
 TEST(H2Attack, IdleConnectionIsClosedAfterItsStreamsEnd) {
-    if (std::getenv("H2_ATTACK_RUN_KNOWN_BUGS") == nullptr) {
-        GTEST_SKIP() << "KNOWN BUG: an h2 connection idle after its last stream ended is never "
-                        "closed by client_idle (the pending read has no deadline)";
-    }
     CountingBackend backend;
     UsherProcess usher(h2c_config(backend.address(), "timeouts: {client_idle: 2s}\n"));
     ASSERT_TRUE(usher.started()) << usher.log();
@@ -871,8 +849,6 @@ TEST(H2Attack, ZeroWindowStallDoesNotBufferResponses) {
     EXPECT_EQ(resets, kStreams) << "stalled streams must be reset after upstream_idle";
     EXPECT_GE(ms_to_all_resets, 900);
     EXPECT_LT(ms_to_all_resets, 5000);
-    // Not asserted here: the connection should then close after client_idle, but it stays open
-    // (see IdleConnectionIsClosedAfterItsStreamsEnd, KNOWN BUG).
     expect_probe_healthy(probe);
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
