@@ -41,6 +41,7 @@ ClientConnection::~ClientConnection() {
 }
 
 void ClientConnection::drain() noexcept {
+    drain_requested_ = true;
     if (h2_) {
         h2_->drain();
     } else if (idle_) {
@@ -81,7 +82,7 @@ Task<void> ClientConnection::run() {
     }
     bool h2c_possible = down_.listener.http2.h2c;  // the first bytes decide
 
-    while (!w.draining) {
+    while (!w.draining && !drain_requested_) {
         const auto& cfg = *w.snapshot->config;
         // 1. Idle between requests. A busy keep-alive client (two requests served) usually
         //    sends its next one at once: read straight into a buffer for up to kHotIdle (Asio
@@ -103,7 +104,7 @@ Task<void> ClientConnection::run() {
                 if (!ec) {
                     ready = true;
                 } else if (down_.watchdog.fired() == TimeoutCause::none || w.draining ||
-                           hot == idle) {
+                           drain_requested_ || hot == idle) {
                     idle_ = false;
                     break;  // closed, error, drain, or the whole idle time passed
                 }
@@ -114,7 +115,7 @@ Task<void> ClientConnection::run() {
                 auto [ec] =
                     co_await down_.socket.async_wait(asio::socket_base::wait_read, use_tuple);
                 down_.watchdog.disarm();
-                if (ec || w.draining) {
+                if (ec || w.draining || drain_requested_) {
                     idle_ = false;
                     break;  // idle timeout, drain, or error: a silent close
                 }
@@ -174,7 +175,7 @@ Task<void> ClientConnection::run() {
         // 3. One exchange. The handler consumes the head and body from the buffer.
         ++served_;
         bool keep_alive = co_await handler_.handle(parsed.consumed);
-        if (!keep_alive) {
+        if (!keep_alive || drain_requested_) {
             break;
         }
     }

@@ -22,9 +22,11 @@ class ClientConnection {
     // unique_ptr for the coroutine's lifetime.
     Task<void> run();
 
-    // Drain: closes the connection now if it is idle between requests; otherwise it closes after
-    // the current response.
+    // Drain (shutdown, or its listener removed by a reload): closes the connection now if it is
+    // idle between requests; otherwise it closes after the current response (HTTP/2: graceful
+    // GOAWAY, the streams in flight finish).
     void drain() noexcept;
+    const ListenerInfo& listener() const noexcept { return down_.listener; }
 
   private:
     TcpSocket socket_;
@@ -33,6 +35,7 @@ class ClientConnection {
     std::unique_ptr<H2Connection> h2_;
     std::uint64_t served_ = 0;  // requests handled on this connection
     bool idle_ = true;
+    bool drain_requested_ = false;
 
     Task<void> run_h2();
 };

@@ -371,6 +371,12 @@ void Worker::apply_now(WorkerUpdate& update) {
         if (s) {
             asio::error_code ignored;
             s->acceptor->close(ignored);  // its accept loop ends
+            // Its connections drain: idle ones close now, busy ones after their response.
+            for (auto* c : ctx_.connections) {
+                if (&c->listener() == s->info.get()) {
+                    c->drain();
+                }
+            }
             retired.infos.push_back(s->info);
         }
     }

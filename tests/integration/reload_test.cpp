@@ -266,10 +266,18 @@ TEST(Reload, ListenersAreKeptAddedAndRemovedByAddress) {
     ASSERT_TRUE(parse_response(got)) << got;
     EXPECT_EQ(parse_response(got)->body, "B");
     ::close(idle);
+    // A keep-alive connection on the extra listener, idle when that listener is removed.
+    int on_extra = connect_to(extra);
+    send_all(on_extra, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    got = read_until(on_extra, [](const std::string& s) { return parse_response(s).has_value(); });
+    ASSERT_TRUE(parse_response(got)) << got;
 
-    // Back to the first file: the extra listener stops accepting.
+    // Back to the first file: the extra listener stops accepting, and its idle connection is
+    // closed now (drained), not at its idle timeout.
     std::ofstream(usher.config_path()) << config_file(usher.port(), admin, *a, *b, *ws, false);
     ASSERT_EQ(curl_request(reload, post).status, 200);
+    EXPECT_TRUE(closed_by_peer(on_extra, 2s)) << "idle connection of a removed listener";
+    ::close(on_extra);
     const auto r = curl_request("http://127.0.0.1:" + std::to_string(extra) + "/");
     EXPECT_NE(r.curl_code, 0) << "connection to the removed listener should be refused";
     EXPECT_EQ(curl_request(usher.url("/")).body, "A");
