@@ -97,6 +97,9 @@ inline constexpr std::uint32_t kH2MaxFrameSize = 16 * 1024;
 inline constexpr std::uint32_t kH2MaxHeaderListSize = 64 * 1024;  // decoded, RFC 9113 6.5.2
 inline constexpr std::uint32_t kH2HeaderTableSize = 4096;         // HPACK dynamic table
 inline constexpr std::uint32_t kH2MaxContinuations = 8;  // CONTINUATION frames per header block
+// A header block decoding to this many times max_header_list_size is an HPACK bomb: the
+// connection ends (GOAWAY ENHANCE_YOUR_CALM) instead of decoding on for a 431.
+inline constexpr std::size_t kH2BombFactor = 16;
 // Client resets of streams whose request already reached the proxy (rapid reset): a token bucket
 // of this burst, refilled per second and by one for each stream that completes normally.
 inline constexpr std::uint32_t kH2ResetBurst = 200;

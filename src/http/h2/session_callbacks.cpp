@@ -52,12 +52,21 @@ int ServerSession::Impl::on_header(nghttp2_session*, const nghttp2_frame* frame,
                                    void* p) {
     auto& s = impl(p);
     Stream* st = s.find(frame->hd.stream_id);
-    if (st == nullptr || st->oversized || st->caller_done) {
+    if (st == nullptr || st->caller_done) {
         return 0;
     }
     // HPACK bomb: a few encoded bytes can name a large table entry many times. Stop storing at
-    // the advertised limit (nghttp2 keeps decoding so the HPACK state stays in sync).
+    // the advertised limit (nghttp2 keeps decoding so the HPACK state stays in sync): a head
+    // just too large gets a 431. Far beyond it (kH2BombFactor times), it is an attack whose
+    // decoding alone costs CPU: the connection ends at once.
     st->header_list_size += namelen + valuelen + 32;
+    if (st->header_list_size >
+        static_cast<std::size_t>(s.settings.max_header_list_size) * limits::kH2BombFactor) {
+        return s.fail(ErrorCode::enhance_your_calm, "HPACK bomb");
+    }
+    if (st->oversized) {
+        return 0;
+    }
     if (st->header_list_size > s.settings.max_header_list_size) {
         st->oversized = true;
         st->head.clear();

@@ -876,6 +876,22 @@ TEST(H2Defence, HpackBombGets431AndStoresNothing) {
     EXPECT_EQ(std::get<RequestHeadEvent>(*e).head.headers.count("x-big"), 30u);
 }
 
+TEST(H2Defence, HpackBombFarBeyondTheLimitEndsTheConnection) {
+    ServerSession server({}, &fake_now);
+    Client client(true, {}, 1 << 24);
+    // ~1.2 MB decoded (over 16 x 64 KiB) from a few KB: decoding stops, GOAWAY ENHANCE_YOUR_CALM.
+    std::vector<std::pair<std::string, std::string>> bomb;
+    for (int i = 0; i < 600; ++i) {
+        bomb.emplace_back("x-bomb", std::string(2000, 'b'));
+    }
+    client.request("GET", "/bomb", bomb);
+    client.pump(server);
+    EXPECT_FALSE(server.status().ok());
+    EXPECT_EQ(server.status().reason, "HPACK bomb");
+    EXPECT_EQ(client.goaway_code, kEnhanceYourCalm);
+    EXPECT_FALSE(server.next_event().has_value());
+}
+
 struct FloodCase {
     const char* name;
     std::function<std::string(std::uint32_t i)> make;  // the i-th frame of the flood
