@@ -344,6 +344,27 @@ void write_downstream_head(const http::ResponseHead& resp, const DownstreamHeadP
     out.append("\r\n");
 }
 
+void trailer_fields(std::string_view lines, http::HeaderMap& out) {
+    out.clear();
+    while (!lines.empty()) {
+        const auto eol = lines.find("\r\n");
+        const std::string_view line = lines.substr(0, eol);
+        lines = eol == std::string_view::npos ? std::string_view{} : lines.substr(eol + 2);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0) {
+            continue;
+        }
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+            value.remove_prefix(1);
+        }
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+            value.remove_suffix(1);
+        }
+        out.add(line.substr(0, colon), value);
+    }
+}
+
 void write_interim_head(const http::ResponseHead& resp, std::string& out) {
     auto conn = connection_tokens(resp.headers);
     write_status_line(resp, out);

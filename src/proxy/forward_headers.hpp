@@ -52,6 +52,10 @@ void write_interim_head(const http::ResponseHead& resp, std::string& out);
 // trailer cannot smuggle a Content-Length or Host past the head. Returns `out` as a view.
 std::string_view filter_trailers(std::string_view raw, std::string& out);
 
+// Trailer lines as filter_trailers() returns them ("name: value\r\n"...) as fields viewing
+// them, for an HTTP/2 peer (`out` is cleared first).
+void trailer_fields(std::string_view lines, http::HeaderMap& out);
+
 // Applies strip_prefix/replace_prefix to `path` (which may carry a query); result in `out`.
 // Returns false when the route has no path rewrite (then `out` is untouched).
 bool rewrite_path(const config::Rewrite& rewrite, std::string_view path, std::string& out);

@@ -917,6 +917,20 @@ Task<bool> ProxyHandler::forward(const CompiledRoute& route, upstream::Cluster& 
     co_return keep;
 }
 
+asio::error_code ProxyHandler::client_body_failed(asio::error_code ec) {
+    const auto fired = down_.watchdog.fired();
+    const bool gone =
+        fired == TimeoutCause::client_gone || (down_.h2 != nullptr && down_.h2->reset);
+    if (fired != TimeoutCause::none && !gone) {
+        log_.status = fired == TimeoutCause::total ? 504 : 408;
+        log_.cause = fired == TimeoutCause::total ? "total_timeout" : "client_body_timeout";
+    } else {
+        log_.status = 499;
+        log_.cause = "client_closed";
+    }
+    return ec;
+}
+
 Task<bool> ProxyHandler::hold_request_body(std::size_t head_size) {
     auto& req = down_.request;
     const std::size_t need = head_size + static_cast<std::size_t>(req.content_length);
@@ -965,17 +979,7 @@ Task<asio::error_code> ProxyHandler::send_request_body(Upstream& up) {
         co_return co_await send_request_body_h2(up);
     }
     auto& req = down_.request;
-    auto client_error = [&](asio::error_code ec) {
-        auto fired = down_.watchdog.fired();
-        if (fired != TimeoutCause::none) {
-            log_.status = fired == TimeoutCause::total ? 504 : 408;
-            log_.cause = fired == TimeoutCause::total ? "total_timeout" : "client_body_timeout";
-        } else {
-            log_.status = 499;
-            log_.cause = "client_closed";
-        }
-        return ec;
-    };
+    auto client_error = [&](asio::error_code ec) { return client_body_failed(ec); };
 
     if (req.framing == BodyFraming::content_length) {
         std::uint64_t remaining = req.content_length;

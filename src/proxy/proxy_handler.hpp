@@ -43,6 +43,8 @@ class ProxyHandler {
     // False when the connection must close (client gone, or a 408/504 was already sent).
     Task<bool> hold_request_body(std::size_t head_size);
     Task<asio::error_code> send_request_body(Upstream& up);
+    // A read of the client's body failed: records 408/504 (a deadline) or 499 (client gone).
+    asio::error_code client_body_failed(asio::error_code ec);
     Task<bool> stream_response_body(Upstream& up, bool client_chunked, bool close_delimited);
     Task<void> tunnel(Upstream& up);
     // HTTP/2 streams (proxy_handler_h2.cpp): the same steps through the stream.

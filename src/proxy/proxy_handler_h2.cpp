@@ -14,34 +14,6 @@ namespace usher::proxy {
 using http::BodyFraming;
 using net::TimeoutCause;
 
-namespace {
-
-constexpr std::string_view kCrlf = "\r\n";
-
-// Trailer lines "name: value\r\n" (already validated and filtered) -> fields viewing them.
-void parse_trailer_lines(std::string_view lines, http::HeaderMap& out) {
-    out.clear();
-    while (!lines.empty()) {
-        const auto eol = lines.find("\r\n");
-        std::string_view line = lines.substr(0, eol);
-        lines = eol == std::string_view::npos ? std::string_view{} : lines.substr(eol + 2);
-        const auto colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0) {
-            continue;
-        }
-        std::string_view value = line.substr(colon + 1);
-        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-            value.remove_prefix(1);
-        }
-        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-            value.remove_suffix(1);
-        }
-        out.add(line.substr(0, colon), value);
-    }
-}
-
-}  // namespace
-
 Task<bool> ProxyHandler::reply_h2(LocalReply r, std::string_view cause) {
     r.json = wants_json_;
     r.hsts = down_.listener.hsts;
@@ -70,17 +42,7 @@ Task<bool> ProxyHandler::reply_h2(LocalReply r, std::string_view cause) {
 Task<asio::error_code> ProxyHandler::send_request_body_h2(Upstream& up) {
     H2Stream& s = *down_.h2;
     const bool chunked = down_.request.framing == BodyFraming::chunked;
-    auto client_error = [&](asio::error_code ec) {
-        const auto fired = down_.watchdog.fired();
-        if (fired != TimeoutCause::none && fired != TimeoutCause::client_gone && !s.reset) {
-            log_.status = fired == TimeoutCause::total ? 504 : 408;
-            log_.cause = fired == TimeoutCause::total ? "total_timeout" : "client_body_timeout";
-        } else {
-            log_.status = 499;
-            log_.cause = "client_closed";
-        }
-        return ec;
-    };
+    auto client_error = [&](asio::error_code ec) { return client_body_failed(ec); };
     for (;;) {
         if (!s.body.empty()) {
             // The connection may append to s.body while we write: forward a swapped-out copy.
@@ -168,7 +130,7 @@ bool ProxyHandler::finish_h2() {
         return true;  // the head carried END_STREAM
     }
     http::HeaderMap& trailers = h2_head_.headers;  // the head went out: reuse its map
-    parse_trailer_lines(h2_trailers_, trailers);
+    trailer_fields(h2_trailers_, trailers);
     if (!s.finish(trailers)) {
         log_.cause = "client_closed";
         return false;

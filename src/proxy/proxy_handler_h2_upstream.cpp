@@ -20,28 +20,6 @@ namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
 
-// Trailer lines "name: value\r\n" (validated, filtered) -> fields viewing them.
-void trailer_fields(std::string_view lines, http::HeaderMap& out) {
-    out.clear();
-    while (!lines.empty()) {
-        const auto eol = lines.find("\r\n");
-        const std::string_view line = lines.substr(0, eol);
-        lines = eol == std::string_view::npos ? std::string_view{} : lines.substr(eol + 2);
-        const auto colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0) {
-            continue;
-        }
-        std::string_view value = line.substr(colon + 1);
-        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-            value.remove_prefix(1);
-        }
-        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-            value.remove_suffix(1);
-        }
-        out.add(line.substr(0, colon), value);
-    }
-}
-
 }  // namespace
 
 Task<bool> ProxyHandler::wait_upstream_h2(Upstream& up, Clock::time_point deadline,
