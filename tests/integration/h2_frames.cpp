@@ -63,7 +63,9 @@ std::optional<std::string> huffman_digits(std::string_view coded) {
     std::string out;
     const std::size_t total = coded.size() * 8;
     std::size_t pos = 0;
-    const auto bit = [&](std::size_t i) { return (byte_at(coded, i / 8) >> (7 - i % 8)) & 1u; };
+    const auto bit = [&](std::size_t i) {
+        return (static_cast<unsigned>(byte_at(coded, i / 8)) >> (7 - i % 8)) & 1u;
+    };
     while (pos < total) {
         const std::size_t left = total - pos;
         if (left < 8) {  // padding: the most significant bits of EOS, all ones
