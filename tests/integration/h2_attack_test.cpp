@@ -21,6 +21,14 @@
 #include "h2_frames.hpp"
 #include "harness.hpp"
 
+// AddressSanitizer's shadow memory and quarantine (freed memory is held back) make RSS growth
+// meaningless in the instrumented build: the bounds are checked in the release build only.
+#if defined(__SANITIZE_ADDRESS__)
+#define EXPECT_RSS_GROWTH_BELOW(rss, kib) (void)(rss)
+#else
+#define EXPECT_RSS_GROWTH_BELOW(rss, kib) EXPECT_LT((rss).growth(), (kib))
+#endif
+
 namespace usher::test {
 namespace {
 
@@ -395,7 +403,7 @@ void expect_flood_rejected(const std::string& name, const std::string& setup,
     expect_probe_healthy(probe);
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
-    EXPECT_LT(rss.growth(), 16 * 1024) << "RSS grew by more than 16 MiB";
+    EXPECT_RSS_GROWTH_BELOW(rss, 16 * 1024) << "RSS grew by more than 16 MiB";
     report(name, rss, t.text() + "; " + probe.summary());
 }
 
@@ -440,7 +448,7 @@ TEST(H2Attack, RapidResetEndsConnectionAndSparesBackend) {
     EXPECT_LT(backend.attack_requests(), t.sent / 20 + 1)
         << "the backend saw " << backend.attack_requests() << " of " << t.sent << " streams";
     rss.peak = usher.rss_peak_kib();
-    EXPECT_LT(rss.growth(), 16 * 1024);
+    EXPECT_RSS_GROWTH_BELOW(rss, 16 * 1024);
     report("rapid reset (HEADERS+RST together)", rss,
            t.text() + "; backend requests " + std::to_string(backend.attack_requests()) + "; " +
                probe.summary());
@@ -499,7 +507,7 @@ TEST(H2Attack, RapidResetOfRequestsInFlightGetsEnhanceYourCalm) {
     expect_probe_healthy(probe);
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
-    EXPECT_LT(rss.growth(), 32 * 1024);
+    EXPECT_RSS_GROWTH_BELOW(rss, 32 * 1024);
     report("rapid reset (requests in flight)", rss,
            t.text() + "; backend requests " + std::to_string(backend.attack_requests()) +
                " (budget " + std::to_string(budget) + "); " + probe.summary());
@@ -566,7 +574,7 @@ void expect_continuation_flood_cut(const std::string& name, const std::string& f
     expect_probe_healthy(probe);
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
-    EXPECT_LT(rss.growth(), 16 * 1024);
+    EXPECT_RSS_GROWTH_BELOW(rss, 16 * 1024);
     report(
         name, rss,
         t.text() + " (" + std::to_string(fragment.size() + 9) + " bytes each); " + probe.summary());
@@ -673,7 +681,7 @@ TEST(H2Attack, HpackBombIsRefusedWithBoundedMemory) {
     expect_probe_healthy(probe, 3000);
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
-    EXPECT_LT(rss.growth(), 16 * 1024);
+    EXPECT_RSS_GROWTH_BELOW(rss, 16 * 1024);
     report("HPACK bomb", rss,
            std::to_string(connections) + " connections x " + std::to_string(kStreams) +
                " streams, ~" + std::to_string(decoded >> 30) + " GiB of decoded headers in " +
@@ -760,7 +768,7 @@ TEST(H2Attack, PingFloodFromClientThatNeverReadsIsBounded) {
     expect_probe_healthy(probe);
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
-    EXPECT_LT(rss.growth(), 16 * 1024);
+    EXPECT_RSS_GROWTH_BELOW(rss, 16 * 1024);
     report("PING flood, client never reads", rss,
            t.text() + "; most bytes usher wrote to one connection " +
                std::to_string(bytes_from_usher) + "; " + probe.summary());
@@ -856,7 +864,7 @@ TEST(H2Attack, ZeroWindowStallDoesNotBufferResponses) {
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
     // 400 MiB were on offer; 20 x the 64 KiB high-water mark plus read buffers is a few MiB.
-    EXPECT_LT(rss.growth(), 16 * 1024);
+    EXPECT_RSS_GROWTH_BELOW(rss, 16 * 1024);
     report("zero-window stall", rss,
            std::to_string(kStreams) + " streams x 20 MiB; " + std::to_string(heads) +
                " response heads, " + std::to_string(data_bytes) + " DATA bytes, " +
@@ -904,7 +912,7 @@ TEST(H2Attack, ClientThatNeverReadsDoesNotMakeUsherBuffer) {
     expect_probe_healthy(probe);
     expect_serves_others(usher);
     rss.peak = usher.rss_peak_kib();
-    EXPECT_LT(rss.growth(), 32 * 1024);
+    EXPECT_RSS_GROWTH_BELOW(rss, 32 * 1024);
     EXPECT_LT(c.bytes_received(), kBigBody) << "usher delivered a whole response to a non-reader";
     report("client never reads", rss,
            std::to_string(kStreams) + " streams x 20 MiB; backend responses aborted after " +
