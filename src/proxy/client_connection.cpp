@@ -18,17 +18,20 @@ constexpr std::chrono::milliseconds kLingerTime = 2s;
 
 ClientConnection::ClientConnection(WorkerContext& worker, TcpSocket socket,
                                    const ListenerInfo& listener)
-    : socket_(std::move(socket)), down_(worker, socket_, listener), handler_(down_) {
+    : worker_(worker), socket_(std::move(socket)), listener_(&listener) {
     worker.connections.push_back(this);
     ++worker.active_connections;
     if (worker.stats != nullptr) {
-        worker.stats->on_connection_open(down_.listener);
+        worker.stats->on_connection_open(listener);
     }
+    asio::error_code ignored;
+    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
 }
 
 ClientConnection::~ClientConnection() {
-    auto& w = down_.worker;
-    w.buffers.release(down_.in);
+    IdleList::remove(*this);
+    session_.reset();
+    auto& w = worker_;
     auto it = std::find(w.connections.begin(), w.connections.end(), this);
     if (it != w.connections.end()) {
         *it = w.connections.back();
@@ -36,94 +39,124 @@ ClientConnection::~ClientConnection() {
     }
     --w.active_connections;
     if (w.stats != nullptr) {
-        w.stats->on_connection_close(down_.listener);
+        w.stats->on_connection_close(*listener_);
     }
+}
+
+ClientConnection::Session::~Session() {
+    down.worker.buffers.release(down.in);
 }
 
 void ClientConnection::drain() noexcept {
     drain_requested_ = true;
-    if (h2_) {
-        h2_->drain();
+    asio::error_code ignored;
+    if (!session_) {
+        socket_.cancel(ignored);  // parked: the readiness wait ends, the connection closes
+    } else if (session_->h2) {
+        session_->h2->drain();
     } else if (idle_) {
-        asio::error_code ignored;
-        down_.socket.cancel(ignored);
+        socket_.cancel(ignored);
     }
 }
 
-Task<void> ClientConnection::run() {
-    auto& w = down_.worker;
+void ClientConnection::idle_expired() noexcept {
     asio::error_code ignored;
-    down_.socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    socket_.cancel(ignored);  // the parked wait completes with operation_aborted: a silent close
+}
+
+void ClientConnection::start(std::unique_ptr<ClientConnection> self) {
+    auto& c = *self;
+    c.session_ = std::make_unique<Session>(c.worker_, c.socket_, *c.listener_);
+    asio::co_spawn(
+        c.worker_.io->get_executor(),
+        [s = std::move(self)]() mutable -> Task<void> {
+            auto next = co_await s->run();
+            s->session_.reset();
+            if (next == Next::park) {
+                park(std::move(s));
+            }
+        },
+        [](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    log::error("connection handler failed: {}", ex.what());
+                }
+            }
+        });
+}
+
+void ClientConnection::park(std::unique_ptr<ClientConnection> self) {
+    auto& c = *self;
+    c.worker_.idle.push(c, c.idle_deadline_, c.socket_.get_executor());
+    c.socket_.async_wait(asio::socket_base::wait_read,
+                         [s = std::move(self)](const asio::error_code& ec) mutable {
+                             IdleList::remove(*s);
+                             if (ec || s->worker_.draining || s->drain_requested_) {
+                                 // Idle timeout, drain, or error: a silent close.
+                                 asio::error_code ignored;
+                                 s->socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+                                 s->socket_.close(ignored);
+                                 return;
+                             }
+                             start(std::move(s));
+                         });
+}
+
+Task<ClientConnection::Next> ClientConnection::run() {
+    auto& w = worker_;
+    auto& down = session_->down;
+    auto& handler = session_->handler;
+    asio::error_code ignored;
 
     // 0. TLS listeners: the handshake first, under its own deadline (a client that never
-    //    finishes it is closed silently, like an idle one).
-    if (down_.listener.tls) {
-        down_.tls = std::make_unique<net::TlsSession>(down_.socket, *down_.listener.tls);
-        down_.watchdog.arm(down_.listener.tls->config().handshake_timeout,
-                           TimeoutCause::tls_handshake);
-        auto ec = co_await down_.tls->handshake();
-        down_.watchdog.disarm();
+    //    finishes it is closed silently, like an idle one). (TLS connections never park, so a
+    //    session with served_ > 0 is a plain connection back from parking.)
+    if (listener_->tls) {
+        down.tls = std::make_unique<net::TlsSession>(socket_, *listener_->tls);
+        down.watchdog.arm(listener_->tls->config().handshake_timeout,
+                          TimeoutCause::tls_handshake);
+        auto ec = co_await down.tls->handshake();
+        down.watchdog.disarm();
         if (w.stats != nullptr) {
-            w.stats->on_tls_handshake(down_.listener, !ec);
+            w.stats->on_tls_handshake(*listener_, !ec);
         }
         if (ec) {
-            log::debug("{}: TLS handshake failed: {}", down_.remote_text,
-                       down_.watchdog.fired() != TimeoutCause::none ? std::string("timed out")
-                                                                    : ec.message());
-            down_.socket.close(ignored);
-            co_return;
+            log::debug("{}: TLS handshake failed: {}", down.remote_text,
+                       down.watchdog.fired() != TimeoutCause::none ? std::string("timed out")
+                                                                   : ec.message());
+            socket_.close(ignored);
+            co_return Next::close;
         }
-        down_.mtls = !down_.listener.tls->config().client_ca.empty();
-        down_.client_subject = down_.tls->peer_subject();
-        if (down_.tls->alpn() == "h2") {
+        down.mtls = !listener_->tls->config().client_ca.empty();
+        down.client_subject = down.tls->peer_subject();
+        if (down.tls->alpn() == "h2") {
             co_await run_h2();
-            co_return;
+            co_return Next::close;
         }
     }
-    bool h2c_possible = down_.listener.http2.h2c;  // the first bytes decide
+    bool h2c_possible = served_ == 0 && listener_->http2.h2c;  // the first bytes decide
+    bool back_from_park = served_ > 0;  // the socket is readable: straight to the head
 
     while (!w.draining && !drain_requested_) {
         const auto& cfg = *w.snapshot->config;
-        // 1. Idle between requests. A busy keep-alive client (two requests served) usually
-        //    sends its next one at once: read straight into a buffer for up to kHotIdle (Asio
-        //    queues the read without a syscall and completes it with one recv), a bounded number
-        //    of connections per worker. Otherwise, and after that, hold no buffer: just wait for
-        //    readability (Asio re-arms the descriptor with an epoll_ctl for that wait).
-        // (TLS may hold decrypted bytes already: they never wake the socket.)
-        if (down_.in.empty() && !(down_.tls && down_.tls->has_buffered_input())) {
+        // 1. Idle between requests (TLS may hold decrypted bytes already: they never wake the
+        //    socket).
+        if (!back_from_park && down.in.empty() &&
+            !(down.tls && down.tls->has_buffered_input())) {
             idle_ = true;
-            bool ready = false;
-            if (!down_.tls && served_ >= 2 && w.hot_idle < limits::kMaxHotIdlePerWorker) {
-                const auto idle = cfg.timeouts.client_idle;
-                const auto hot = idle.count() > 0 && idle < limits::kHotIdle
-                                     ? std::chrono::duration_cast<std::chrono::milliseconds>(idle)
-                                     : limits::kHotIdle;
-                ++w.hot_idle;
-                auto ec = co_await down_.read_some(hot, TimeoutCause::client_idle);
-                --w.hot_idle;
-                if (!ec) {
-                    ready = true;
-                } else if (down_.watchdog.fired() == TimeoutCause::none || w.draining ||
-                           drain_requested_ || hot == idle) {
-                    idle_ = false;
-                    break;  // closed, error, drain, or the whole idle time passed
-                }
-            }
-            if (!ready) {
-                w.buffers.release(down_.in);
-                down_.watchdog.arm(cfg.timeouts.client_idle, TimeoutCause::client_idle);
-                auto [ec] =
-                    co_await down_.socket.async_wait(asio::socket_base::wait_read, use_tuple);
-                down_.watchdog.disarm();
-                if (ec || w.draining || drain_requested_) {
-                    idle_ = false;
-                    break;  // idle timeout, drain, or error: a silent close
-                }
-            }
+            const Next next = co_await await_request();
             idle_ = false;
+            if (next == Next::park) {
+                co_return Next::park;
+            }
+            if (next == Next::close) {
+                break;
+            }
         }
-        idle_ = false;
-        down_.sent_100_continue = false;
+        back_from_park = false;
+        down.sent_100_continue = false;
 
         // 2. Read until a whole head is parsed, under the request-header timeout (slowloris).
         const http::h1::ParserLimits limits = parser_limits(cfg.limits);
@@ -135,25 +168,25 @@ Task<void> ClientConnection::run() {
         bool h2c = false;
         for (;;) {
             if (h2c_possible) {
-                const auto m = http::h2::match_preface(down_.in.view());
+                const auto m = http::h2::match_preface(down.in.view());
                 h2c = m == http::h2::PrefaceMatch::match;
                 h2c_possible = m == http::h2::PrefaceMatch::need_more && !h2c;
                 if (h2c) {
                     break;
                 }
             }
-            parsed = http::h1::parse_request_head(down_.in.view(), limits, down_.request);
+            parsed = http::h1::parse_request_head(down.in.view(), limits, down.request);
             if (parsed.kind != http::h1::ParseResult::Kind::incomplete) {
                 break;
             }
-            if (down_.in.has_storage() && down_.in.full()) {
-                down_.worker.buffers.grow(down_.in, cfg.limits.max_header_bytes + 1024);
+            if (down.in.has_storage() && down.in.full()) {
+                w.buffers.grow(down.in, cfg.limits.max_header_bytes + 1024);
             }
-            std::size_t had = down_.in.size();
-            auto ec = co_await down_.read_some_until(head_deadline, TimeoutCause::request_header);
+            std::size_t had = down.in.size();
+            auto ec = co_await down.read_some_until(head_deadline, TimeoutCause::request_header);
             if (ec) {
-                if (down_.watchdog.fired() != TimeoutCause::none && had > 0) {
-                    co_await handler_.reply_to_bad_request({408, "request header timeout"}, had);
+                if (down.watchdog.fired() != TimeoutCause::none && had > 0) {
+                    co_await handler.reply_to_bad_request({408, "request header timeout"}, had);
                 }
                 closed = true;
                 break;
@@ -164,65 +197,104 @@ Task<void> ClientConnection::run() {
         }
         if (h2c) {
             co_await run_h2();
-            co_return;
+            co_return Next::close;
         }
         h2c_possible = false;
         if (parsed.kind == http::h1::ParseResult::Kind::error) {
-            co_await handler_.reply_to_bad_request(parsed.error, down_.in.size());
+            co_await handler.reply_to_bad_request(parsed.error, down.in.size());
             break;
         }
 
         // 3. One exchange. The handler consumes the head and body from the buffer.
         ++served_;
-        bool keep_alive = co_await handler_.handle(parsed.consumed);
+        bool keep_alive = co_await handler.handle(parsed.consumed);
         if (!keep_alive || drain_requested_) {
             break;
         }
     }
     // Close: with a lingering read side so a reply just written is not lost to a RST when the
     // client still had unread bytes in flight (RFC 9112 section 9.6).
-    co_await down_.shutdown_send();
-    if (down_.socket.is_open() && !w.draining) {
+    co_await down.shutdown_send();
+    if (socket_.is_open() && !w.draining) {
         // Discard what the client still sends (bounded in bytes and time), until its FIN.
         std::uint64_t discarded = 0;
-        down_.in.clear();
+        down.in.clear();
         while (discarded < kLingerBytes) {
-            auto ec = co_await down_.read_some(kLingerTime, TimeoutCause::client_idle);
+            auto ec = co_await down.read_some(kLingerTime, TimeoutCause::client_idle);
             if (ec) {
                 break;
             }
-            discarded += down_.in.size();
-            down_.in.clear();
+            discarded += down.in.size();
+            down.in.clear();
         }
     }
-    down_.socket.close(ignored);
+    socket_.close(ignored);
+    co_return Next::close;
+}
+
+Task<ClientConnection::Next> ClientConnection::await_request() {
+    auto& w = worker_;
+    auto& down = session_->down;
+    const auto idle = w.snapshot->config->timeouts.client_idle;  // zero: no limit
+    const auto now = net::Watchdog::Clock::now();
+    idle_deadline_ = idle.count() > 0 ? now + idle : net::Watchdog::Clock::time_point::max();
+    // Where the wait happens:
+    // - A plain connection that served one request and went quiet (a browser keeping it for
+    //   later, a client between bursts) parks at once: it keeps ~0.3 KiB, not its session.
+    // - A busy one (two requests served) usually sends its next request at once: it waits here
+    //   up to kHotIdle, reading straight into a buffer when one of the worker's hot slots is
+    //   free (Asio queues the read without a syscall and completes it with one recv, where a
+    //   readiness wait costs an extra epoll_ctl), then parks for the rest of its idle time.
+    // - A new connection (its first request is normally on the way) and a TLS one (its session
+    //   state cannot be parked) wait here for the whole idle time, holding no buffer.
+    const bool parkable = !down.tls && served_ > 0;
+    if (parkable && served_ == 1) {
+        co_return (w.draining || drain_requested_) ? Next::close : Next::park;
+    }
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(idle);
+    if (parkable && (wait.count() == 0 || wait > limits::kHotIdle)) {
+        wait = limits::kHotIdle;
+    }
+    const bool parks_after = parkable && idle_deadline_ > now + wait;
+    bool ready = false;
+    if (parkable && w.hot_idle < limits::kMaxHotIdlePerWorker) {
+        ++w.hot_idle;
+        auto ec = co_await down.read_some(wait, TimeoutCause::client_idle);
+        --w.hot_idle;
+        ready = !ec;
+    } else {
+        w.buffers.release(down.in);
+        down.watchdog.arm(wait, TimeoutCause::client_idle);
+        auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_tuple);
+        down.watchdog.disarm();
+        ready = !ec;
+    }
+    if (w.draining || drain_requested_) {
+        co_return Next::close;
+    }
+    if (ready) {
+        co_return Next::ready;
+    }
+    // The wait timed out (park for the rest, or the whole idle time passed), or the client
+    // closed or failed (a silent close).
+    co_return down.watchdog.fired() != TimeoutCause::none && parks_after ? Next::park
+                                                                           : Next::close;
 }
 
 Task<void> ClientConnection::run_h2() {
     idle_ = false;
-    h2_ = std::make_unique<H2Connection>(down_);
-    co_await h2_->run();
-    h2_.reset();
-    co_await down_.shutdown_send();
+    auto& s = *session_;
+    s.h2 = std::make_unique<H2Connection>(s.down);
+    co_await s.h2->run();
+    s.h2.reset();
+    co_await s.down.shutdown_send();
     asio::error_code ignored;
-    down_.socket.close(ignored);
+    socket_.close(ignored);
 }
 
 void serve(WorkerContext& worker, TcpSocket socket, const ListenerInfo& listener) {
-    auto conn = std::make_unique<ClientConnection>(worker, std::move(socket), listener);
-    auto* raw = conn.get();
-    asio::co_spawn(
-        worker.io->get_executor(), [c = std::move(conn)]() -> Task<void> { co_await c->run(); },
-        [raw](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    log::error("connection handler failed: {}", ex.what());
-                }
-            }
-            (void)raw;
-        });
+    ClientConnection::start(
+        std::make_unique<ClientConnection>(worker, std::move(socket), listener));
 }
 
 }  // namespace usher::proxy

@@ -12,6 +12,7 @@
 #include "core/buffer.hpp"
 #include "net/listener.hpp"
 #include "net/tls_context.hpp"
+#include "proxy/idle_list.hpp"
 #include "proxy/router.hpp"
 #include "upstream/cluster.hpp"
 #include "upstream/shared_cluster.hpp"
@@ -66,6 +67,8 @@ struct WorkerContext {
     // Keep-alive connections waiting for their next request with a read buffer attached ("hot
     // idle", see ClientConnection::run), at most limits::kMaxHotIdlePerWorker.
     std::uint32_t hot_idle = 0;
+    // Parked keep-alive connections (no session, no coroutine) and the timer that closes them.
+    IdleList idle;
 };
 
 }  // namespace usher::proxy

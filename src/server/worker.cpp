@@ -35,6 +35,7 @@ Worker::Worker(int id, proxy::SnapshotPtr snapshot, proxy::WorkerStats* stats)
 
 Worker::~Worker() {
     join();
+    ctx_.idle.stop();  // its timer goes before the io_context (parked connections go with it)
     for (auto& s : slots_) {
         final_infos_.push_back(s->info);
     }

@@ -1,0 +1,158 @@
+#include "proxy/idle_list.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace usher::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = IdleList::Clock;
+
+// A parked entry that records when the list expired it.
+class Entry final : public IdleEntry {
+  public:
+    Entry(std::string name, std::vector<std::string>& log) : name_(std::move(name)), log_(log) {}
+    void idle_expired() noexcept override { log_.push_back(name_); }
+
+  private:
+    std::string name_;
+    std::vector<std::string>& log_;
+};
+
+// Runs `io` until `done` holds or `limit` passes.
+template <typename Pred>
+void run_until(asio::io_context& io, Pred done, Clock::duration limit = 2s) {
+    const auto end = Clock::now() + limit;
+    while (!done() && Clock::now() < end) {
+        io.run_for(5ms);
+        io.restart();
+    }
+}
+
+TEST(IdleList, ExpiresEntriesInDeadlineOrderAndNotBefore) {
+    asio::io_context io;
+    IdleList list;
+    std::vector<std::string> expired;
+    Entry a("a", expired), b("b", expired), c("c", expired);
+    const auto start = Clock::now();
+    list.push(a, start + 30ms, io.get_executor());
+    list.push(b, start + 60ms, io.get_executor());
+    list.push(c, start + 90ms, io.get_executor());
+    EXPECT_EQ(list.size(), 3u);
+    run_until(io, [&] { return expired.size() == 1; });
+    EXPECT_GE(Clock::now() - start, 30ms);
+    EXPECT_EQ(expired, std::vector<std::string>{"a"});
+    EXPECT_EQ(list.size(), 2u) << "an expired entry is unlinked before it is told";
+    run_until(io, [&] { return expired.size() == 3; });
+    EXPECT_GE(Clock::now() - start, 90ms);
+    EXPECT_EQ(expired, (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(list.size(), 0u);
+}
+
+TEST(IdleList, RemovedEntriesNeverExpireAndTheTimerMovesOnToTheNext) {
+    asio::io_context io;
+    IdleList list;
+    std::vector<std::string> expired;
+    Entry a("a", expired), b("b", expired), c("c", expired);
+    const auto start = Clock::now();
+    list.push(a, start + 20ms, io.get_executor());  // the timer is armed for a
+    list.push(b, start + 40ms, io.get_executor());
+    list.push(c, start + 60ms, io.get_executor());
+    IdleList::remove(a);  // head removed: the timer fires early and re-arms for b
+    IdleList::remove(c);  // tail removed
+    IdleList::remove(c);  // twice: a no-op
+    EXPECT_EQ(list.size(), 1u);
+    run_until(io, [&] { return !expired.empty(); });
+    EXPECT_EQ(expired, std::vector<std::string>{"b"});
+    EXPECT_GE(Clock::now() - start, 40ms);
+    run_until(io, [] { return false; }, 100ms);
+    EXPECT_EQ(expired, std::vector<std::string>{"b"}) << "removed entries must not expire";
+}
+
+TEST(IdleList, ReparkingMovesAnEntryToTheBackWithItsNewDeadline) {
+    asio::io_context io;
+    IdleList list;
+    std::vector<std::string> expired;
+    Entry a("a", expired), b("b", expired);
+    const auto start = Clock::now();
+    list.push(a, start + 20ms, io.get_executor());
+    list.push(b, start + 40ms, io.get_executor());
+    list.push(a, start + 60ms, io.get_executor());  // served a request, parked again
+    EXPECT_EQ(list.size(), 2u);
+    run_until(io, [&] { return expired.size() == 2; });
+    EXPECT_EQ(expired, (std::vector<std::string>{"b", "a"}));
+}
+
+TEST(IdleList, DeadlinesAreExactWhateverTheParkingOrder) {
+    // After a reload changed the idle timeout (or a busy connection parks with what is left of
+    // its idle time) deadlines do not follow the parking order; an entry without a limit
+    // never holds back one with a limit.
+    asio::io_context io;
+    IdleList list;
+    std::vector<std::string> expired;
+    Entry forever("forever", expired), late("late", expired), soon("soon", expired);
+    const auto start = Clock::now();
+    list.push(forever, Clock::time_point::max(), io.get_executor());
+    list.push(late, start + 80ms, io.get_executor());
+    list.push(soon, start + 20ms, io.get_executor());
+    run_until(io, [&] { return !expired.empty(); });
+    EXPECT_EQ(expired, std::vector<std::string>{"soon"});
+    EXPECT_LT(Clock::now() - start, 75ms) << "soon waited for late";
+    run_until(io, [&] { return expired.size() == 2; });
+    EXPECT_EQ(expired, (std::vector<std::string>{"soon", "late"}));
+    run_until(io, [] { return false; }, 50ms);
+    EXPECT_EQ(list.size(), 1u) << "no limit: parked until it is removed";
+    IdleList::remove(forever);
+    EXPECT_EQ(list.size(), 0u);
+}
+
+TEST(IdleList, ManyEntriesInRandomOrderExpireSorted) {
+    asio::io_context io;
+    IdleList list;
+    std::vector<std::string> expired;
+    std::vector<std::unique_ptr<Entry>> entries;
+    const auto start = Clock::now() + 10ms;
+    // 64 deadlines 1 ms apart, pushed in a scrambled order (37 is coprime with 64); every
+    // third one is removed again.
+    for (int i = 0; i < 64; ++i) {
+        const int k = (i * 37) % 64;
+        entries.push_back(std::make_unique<Entry>(std::to_string(k), expired));
+        list.push(*entries.back(), start + std::chrono::milliseconds(k), io.get_executor());
+    }
+    std::vector<std::string> want;
+    for (int i = 0; i < 64; ++i) {
+        const int k = (i * 37) % 64;
+        if (k % 3 == 0) {
+            IdleList::remove(*entries[static_cast<std::size_t>(i)]);
+        }
+    }
+    for (int k = 0; k < 64; ++k) {
+        if (k % 3 != 0) {
+            want.push_back(std::to_string(k));
+        }
+    }
+    EXPECT_EQ(list.size(), want.size());
+    run_until(io, [&] { return expired.size() == want.size(); });
+    EXPECT_EQ(expired, want);
+}
+
+TEST(IdleList, StoppedListNeverFiresAgain) {
+    asio::io_context io;
+    IdleList list;
+    std::vector<std::string> expired;
+    Entry a("a", expired);
+    list.push(a, Clock::now() + 10ms, io.get_executor());
+    list.stop();
+    run_until(io, [] { return false; }, 60ms);
+    EXPECT_TRUE(expired.empty());
+    IdleList::remove(a);
+    EXPECT_EQ(list.size(), 0u);
+}
+
+}  // namespace
+}  // namespace usher::proxy
