@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include <unistd.h>
+
 #include "core/log.hpp"
+#include "net/park_poller.hpp"
 #include "net/tls_context.hpp"
 #include "proxy/worker_stats.hpp"
 
@@ -18,19 +21,23 @@ constexpr std::chrono::milliseconds kLingerTime = 2s;
 
 ClientConnection::ClientConnection(WorkerContext& worker, TcpSocket socket,
                                    const ListenerInfo& listener)
-    : worker_(worker), socket_(std::move(socket)), listener_(&listener) {
+    : worker_(worker), listener_(&listener) {
     worker.connections.push_back(this);
     ++worker.active_connections;
     if (worker.stats != nullptr) {
         worker.stats->on_connection_open(listener);
     }
     asio::error_code ignored;
-    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    session_ = std::make_unique<Session>(worker, std::move(socket), listener);
 }
 
 ClientConnection::~ClientConnection() {
     IdleList::remove(*this);
     session_.reset();
+    if (parked_fd_ >= 0) {
+        ::close(parked_fd_);
+    }
     auto& w = worker_;
     auto it = std::find(w.connections.begin(), w.connections.end(), this);
     if (it != w.connections.end()) {
@@ -51,27 +58,30 @@ void ClientConnection::drain() noexcept {
     drain_requested_ = true;
     asio::error_code ignored;
     if (!session_) {
-        socket_.cancel(ignored);  // parked: the readiness wait ends, the connection closes
+        // Parked: due at once. (Not closed here: the worker may be iterating its connections.)
+        worker_.idle.push(*this, Clock::time_point::min(), worker_.io->get_executor());
     } else if (session_->h2) {
         session_->h2->drain();
     } else if (idle_) {
-        socket_.cancel(ignored);
+        session_->socket.cancel(ignored);
     }
 }
 
 void ClientConnection::idle_expired() noexcept {
-    asio::error_code ignored;
-    socket_.cancel(ignored);  // the parked wait completes with operation_aborted: a silent close
+    close_parked();  // idle time over, or drained: a silent close
+}
+
+void ClientConnection::close_parked() noexcept {
+    IdleList::remove(*this);
+    delete this;  // closes the descriptor (which also leaves the ParkPoller's set)
 }
 
 void ClientConnection::start(std::unique_ptr<ClientConnection> self) {
-    auto& c = *self;
-    c.session_ = std::make_unique<Session>(c.worker_, c.socket_, *c.listener_);
+    const auto executor = self->worker_.io->get_executor();  // before `self` moves away
     asio::co_spawn(
-        c.worker_.io->get_executor(),
+        executor,
         [s = std::move(self)]() mutable -> Task<void> {
             auto next = co_await s->run();
-            s->session_.reset();
             if (next == Next::park) {
                 park(std::move(s));
             }
@@ -89,19 +99,48 @@ void ClientConnection::start(std::unique_ptr<ClientConnection> self) {
 
 void ClientConnection::park(std::unique_ptr<ClientConnection> self) {
     auto& c = *self;
-    c.worker_.idle.push(c, c.idle_deadline_, c.socket_.get_executor());
-    c.socket_.async_wait(asio::socket_base::wait_read,
-                         [s = std::move(self)](const asio::error_code& ec) mutable {
-                             IdleList::remove(*s);
-                             if (ec || s->worker_.draining || s->drain_requested_) {
-                                 // Idle timeout, drain, or error: a silent close.
-                                 asio::error_code ignored;
-                                 s->socket_.shutdown(asio::socket_base::shutdown_both, ignored);
-                                 s->socket_.close(ignored);
-                                 return;
-                             }
-                             start(std::move(s));
-                         });
+    auto& w = c.worker_;
+    asio::error_code ec;
+    if (!c.watched_before_) {
+        c.v6_ = c.session_->socket.local_endpoint(ec).protocol() == asio::ip::tcp::v6();
+    }
+    const int fd = c.session_->socket.release(ec);  // Asio forgets it (EPOLL_CTL_DEL)
+    c.session_.reset();
+    if (ec || fd < 0) {
+        return;  // the socket object closes with the session; `self` deletes the record
+    }
+    c.parked_fd_ = fd;
+    if (!w.park) {
+        w.park = std::make_unique<net::ParkPoller>(w.io->get_executor(), &on_parked_ready);
+    }
+    if (auto err = w.park->watch(fd, &c, c.watched_before_)) {
+        log::debug("cannot park a keep-alive connection ({}): closing it", err.message());
+        return;  // `self` closes it
+    }
+    c.watched_before_ = true;
+    w.idle.push(c, c.idle_deadline_, w.io->get_executor());
+    (void)self.release();  // owned by the parked state now (IdleList + ParkPoller)
+}
+
+void ClientConnection::on_parked_ready(void* tag) {
+    auto* c = static_cast<ClientConnection*>(tag);
+    IdleList::remove(*c);
+    auto& w = c->worker_;
+    if (w.draining || c->drain_requested_) {
+        c->close_parked();
+        return;
+    }
+    std::unique_ptr<ClientConnection> self(c);
+    TcpSocket socket(w.io->get_executor());
+    asio::error_code ec;
+    socket.assign(c->v6_ ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), c->parked_fd_, ec);
+    if (ec) {
+        log::debug("cannot resume a parked connection: {}", ec.message());
+        return;  // `self` closes it
+    }
+    c->parked_fd_ = -1;
+    c->session_ = std::make_unique<Session>(w, std::move(socket), *c->listener_);
+    start(std::move(self));
 }
 
 Task<ClientConnection::Next> ClientConnection::run() {
@@ -114,7 +153,7 @@ Task<ClientConnection::Next> ClientConnection::run() {
     //    finishes it is closed silently, like an idle one). (TLS connections never park, so a
     //    session with served_ > 0 is a plain connection back from parking.)
     if (listener_->tls) {
-        down.tls = std::make_unique<net::TlsSession>(socket_, *listener_->tls);
+        down.tls = std::make_unique<net::TlsSession>(down.socket, *listener_->tls);
         down.watchdog.arm(listener_->tls->config().handshake_timeout,
                           TimeoutCause::tls_handshake);
         auto ec = co_await down.tls->handshake();
@@ -126,7 +165,7 @@ Task<ClientConnection::Next> ClientConnection::run() {
             log::debug("{}: TLS handshake failed: {}", down.remote_text,
                        down.watchdog.fired() != TimeoutCause::none ? std::string("timed out")
                                                                    : ec.message());
-            socket_.close(ignored);
+            down.socket.close(ignored);
             co_return Next::close;
         }
         down.mtls = !listener_->tls->config().client_ca.empty();
@@ -206,7 +245,7 @@ Task<ClientConnection::Next> ClientConnection::run() {
         }
 
         // 3. One exchange. The handler consumes the head and body from the buffer.
-        ++served_;
+        served_ += served_ < UINT32_MAX ? 1 : 0;  // saturating (only 0, 1 and "more" matter)
         bool keep_alive = co_await handler.handle(parsed.consumed);
         if (!keep_alive || drain_requested_) {
             break;
@@ -215,7 +254,7 @@ Task<ClientConnection::Next> ClientConnection::run() {
     // Close: with a lingering read side so a reply just written is not lost to a RST when the
     // client still had unread bytes in flight (RFC 9112 section 9.6).
     co_await down.shutdown_send();
-    if (socket_.is_open() && !w.draining) {
+    if (down.socket.is_open() && !w.draining) {
         // Discard what the client still sends (bounded in bytes and time), until its FIN.
         std::uint64_t discarded = 0;
         down.in.clear();
@@ -228,7 +267,7 @@ Task<ClientConnection::Next> ClientConnection::run() {
             down.in.clear();
         }
     }
-    socket_.close(ignored);
+    down.socket.close(ignored);
     co_return Next::close;
 }
 
@@ -265,7 +304,7 @@ Task<ClientConnection::Next> ClientConnection::await_request() {
     } else {
         w.buffers.release(down.in);
         down.watchdog.arm(wait, TimeoutCause::client_idle);
-        auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_tuple);
+        auto [ec] = co_await down.socket.async_wait(asio::socket_base::wait_read, use_tuple);
         down.watchdog.disarm();
         ready = !ec;
     }
@@ -289,7 +328,7 @@ Task<void> ClientConnection::run_h2() {
     s.h2.reset();
     co_await s.down.shutdown_send();
     asio::error_code ignored;
-    socket_.close(ignored);
+    s.down.socket.close(ignored);
 }
 
 void serve(WorkerContext& worker, TcpSocket socket, const ListenerInfo& listener) {

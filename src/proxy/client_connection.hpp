@@ -6,9 +6,11 @@
 // A TLS client that chose `h2` by ALPN, or a plain one that opens with the HTTP/2 preface on a
 // listener with http2.h2c, is handed to an H2Connection instead.
 //
-// Idle plain HTTP/1 connections park (idle_list.hpp): run() ends, the per-request state (the
-// Session: Downstream, ProxyHandler) is freed, and only this record and a readiness wait remain.
-// When the client sends its next request, start() makes a new Session and runs again.
+// Idle plain HTTP/1 connections park: run() ends, the Session (socket object, Downstream,
+// ProxyHandler, coroutine frames) is freed, the descriptor is released from Asio to the worker's
+// ParkPoller (net/park_poller.hpp) and the IdleList (idle_list.hpp) times it out. What remains is
+// this ~80-byte record and a kernel epoll entry. When the client sends its next request, the
+// descriptor goes back to Asio in a new Session and run() starts again.
 #include <memory>
 
 #include "proxy/downstream.hpp"
@@ -25,22 +27,27 @@ class ClientConnection final : IdleEntry {
     ClientConnection(const ClientConnection&) = delete;
     ClientConnection& operator=(const ClientConnection&) = delete;
 
-    // Serves the connection; it owns itself from here (the coroutine, or while parked the
-    // readiness wait, holds it) and deletes itself when the connection closes.
+    // Serves the connection. It owns itself from here: the coroutine holds it while it is
+    // served; parked, the worker's IdleList and ParkPoller refer to it until it comes back, times
+    // out or is drained. It deletes itself when the connection closes.
     static void start(std::unique_ptr<ClientConnection> self);
 
-    // Drain (shutdown, or its listener removed by a reload): closes the connection now if it is
+    // Drain (shutdown, or its listener removed by a reload): closes the connection soon if it is
     // idle between requests; otherwise it closes after the current response (HTTP/2: graceful
     // GOAWAY, the streams in flight finish).
     void drain() noexcept;
     const ListenerInfo& listener() const noexcept { return *listener_; }
 
+    // The worker's ParkPoller reports a parked descriptor readable (or hung up).
+    static void on_parked_ready(void* tag);
+
   private:
     // What exists only while the connection is being served (not while parked).
     struct Session {
-        Session(WorkerContext& w, TcpSocket& s, const ListenerInfo& l)
-            : down(w, s, l), handler(down) {}
+        Session(WorkerContext& w, TcpSocket s, const ListenerInfo& l)
+            : socket(std::move(s)), down(w, socket, l), handler(down) {}
         ~Session();
+        TcpSocket socket;
         Downstream down;
         ProxyHandler handler;
         std::unique_ptr<H2Connection> h2;
@@ -48,20 +55,23 @@ class ClientConnection final : IdleEntry {
     enum class Next : std::uint8_t { ready, park, close };
 
     WorkerContext& worker_;
-    TcpSocket socket_;
     const ListenerInfo* listener_;
     std::unique_ptr<Session> session_;
-    std::uint64_t served_ = 0;  // requests handled on this connection
     Clock::time_point idle_deadline_{};
-    bool idle_ = true;  // waiting for a request in run() (not parked)
+    int parked_fd_ = -1;        // the descriptor while parked
+    std::uint32_t served_ = 0;  // requests handled on this connection
+    bool v6_ = false;           // its address family (to hand the descriptor back to Asio)
+    bool watched_before_ = false;  // the descriptor is in the ParkPoller's set already
+    bool idle_ = true;             // waiting for a request in run() (not parked)
     bool drain_requested_ = false;
 
     Task<Next> run();
     Task<Next> await_request();
     Task<void> run_h2();
-    // Keeps only this record and a readiness wait that owns it.
+    // Keeps only this record: the descriptor goes to the ParkPoller, the session is freed.
     static void park(std::unique_ptr<ClientConnection> self);
     void idle_expired() noexcept override;
+    void close_parked() noexcept;
 };
 
 // Starts serving `socket` on the worker.

@@ -71,8 +71,13 @@ void IdleList::sift_down(std::size_t slot) noexcept {
     place(e, slot);
 }
 
-void IdleList::stop() noexcept {
+void IdleList::close_all() noexcept {
     stopped_ = true;
+    while (!heap_.empty()) {
+        IdleEntry* e = heap_.front();
+        erase(0);
+        e->idle_expired();
+    }
     timer_.reset();
     armed_for_ = Clock::time_point::max();
 }

@@ -2,10 +2,10 @@
 // IdleList: a worker's parked keep-alive connections, ordered by deadline, and the one timer that
 // closes them when their idle time is up.
 //
-// A parked connection is only its ClientConnection record (socket, listener, counters: about
-// 150 bytes) and a pending readiness wait: no coroutine frame, no read buffer, no per-request
-// state, no timer of its own. That is what keeps 10,000 idle keep-alive clients within a few
-// MiB. The entries form a binary min-heap on their deadlines (each entry knows its slot, so
+// A parked connection is only its ClientConnection record (about 80 bytes) and its descriptor
+// in the worker's ParkPoller: no coroutine frame, no read buffer, no per-request state, no Asio
+// reactor state, no timer of its own. That is what keeps 10,000 idle keep-alive clients within
+// about a MiB. The entries form a binary min-heap on their deadlines (each entry knows its slot, so
 // leaving is O(log n) too): deadlines stay exact whatever order connections park in, after a
 // reload changed the idle timeout, or with no timeout at all. The timer is armed for the earliest
 // deadline and re-armed lazily when it fires.
@@ -51,9 +51,9 @@ class IdleList {
     // Unparks `e` (no-op when it is not parked).
     static void remove(IdleEntry& e) noexcept;
     std::size_t size() const noexcept { return heap_.size(); }
-    // Drops the timer (before the io_context it belongs to goes away) and never arms it again;
-    // entries stay parked.
-    void stop() noexcept;
+    // Expires every entry now, then drops the timer and never arms it again (before the
+    // io_context it belongs to goes away).
+    void close_all() noexcept;
 
   private:
     void erase(std::size_t slot) noexcept;

@@ -11,6 +11,7 @@
 #include "core/asio.hpp"
 #include "core/buffer.hpp"
 #include "net/listener.hpp"
+#include "net/park_poller.hpp"
 #include "net/tls_context.hpp"
 #include "proxy/idle_list.hpp"
 #include "proxy/router.hpp"
@@ -67,8 +68,10 @@ struct WorkerContext {
     // Keep-alive connections waiting for their next request with a read buffer attached ("hot
     // idle", see ClientConnection::run), at most limits::kMaxHotIdlePerWorker.
     std::uint32_t hot_idle = 0;
-    // Parked keep-alive connections (no session, no coroutine) and the timer that closes them.
+    // Parked keep-alive connections (no session, no coroutine): their deadlines and the timer
+    // that closes them, and the epoll set that holds their descriptors (made on first use).
     IdleList idle;
+    std::unique_ptr<net::ParkPoller> park;
 };
 
 }  // namespace usher::proxy

@@ -35,7 +35,9 @@ Worker::Worker(int id, proxy::SnapshotPtr snapshot, proxy::WorkerStats* stats)
 
 Worker::~Worker() {
     join();
-    ctx_.idle.stop();  // its timer goes before the io_context (parked connections go with it)
+    // Parked connections, their timer and poller go before the io_context they belong to.
+    ctx_.idle.close_all();
+    ctx_.park.reset();
     for (auto& s : slots_) {
         final_infos_.push_back(s->info);
     }

@@ -141,17 +141,36 @@ TEST(IdleList, ManyEntriesInRandomOrderExpireSorted) {
     EXPECT_EQ(expired, want);
 }
 
-TEST(IdleList, StoppedListNeverFiresAgain) {
+TEST(IdleList, CloseAllExpiresEveryEntryAtOnceAndNeverFiresAgain) {
     asio::io_context io;
     IdleList list;
     std::vector<std::string> expired;
-    Entry a("a", expired);
-    list.push(a, Clock::now() + 10ms, io.get_executor());
-    list.stop();
-    run_until(io, [] { return false; }, 60ms);
-    EXPECT_TRUE(expired.empty());
-    IdleList::remove(a);
+    Entry a("a", expired), b("b", expired), c("c", expired);
+    list.push(a, Clock::now() + 1h, io.get_executor());
+    list.push(b, Clock::now() + 10ms, io.get_executor());
+    list.push(c, Clock::time_point::max(), io.get_executor());
+    list.close_all();
+    EXPECT_EQ(expired, (std::vector<std::string>{"b", "a", "c"}));
     EXPECT_EQ(list.size(), 0u);
+    list.push(a, Clock::now() + 10ms, io.get_executor());
+    run_until(io, [] { return false; }, 60ms);
+    EXPECT_EQ(expired.size(), 3u) << "a closed list arms no timer";
+    IdleList::remove(a);
+}
+
+TEST(IdleList, ADeadlineInThePastIsDueOnTheNextTurnNotInline) {
+    // ClientConnection::drain() parks an entry with time_point::min() while the worker iterates
+    // its connections: the expiry must not run inside push().
+    asio::io_context io;
+    IdleList list;
+    std::vector<std::string> expired;
+    Entry a("a", expired), b("b", expired);
+    list.push(a, Clock::now() + 1h, io.get_executor());
+    list.push(b, Clock::time_point::min(), io.get_executor());
+    EXPECT_TRUE(expired.empty());
+    run_until(io, [&] { return !expired.empty(); });
+    EXPECT_EQ(expired, std::vector<std::string>{"b"});
+    IdleList::remove(a);
 }
 
 }  // namespace
