@@ -1,16 +1,20 @@
 // Heap allocations per proxied keep-alive request (issue 6, "a counted hot path").
 //
 // This binary replaces the global operator new/delete (every variant: sized, aligned, nothrow,
-// arrays) with counting versions and runs usher in-process: a config from a YAML string,
+// arrays) and the C allocation functions (malloc, calloc, realloc, aligned_alloc, memalign,
+// posix_memalign: forwarded to glibc's __libc_* entry points) with counting versions and runs
+// usher in-process: a config from a YAML string,
 // server::build_snapshot, one server::Worker listening on 127.0.0.1:0 on its own thread, and a
 // blocking backend in the test answering `200 OK` with a 5-byte body. A raw keep-alive client
 // sends 200 warm-up GETs, then at least 1,000 more for at least 1.2 s (so the once-a-second access
-// log flush and pool sweeper fall inside); the test fails if usher allocated in that window.
+// log flush and pool sweeper fall inside); the test fails if usher's code allocated in that
+// window (operator new), or if more C-level allocations happened than the known coroutine-frame
+// misses (see kFrameAllocationsPerRequest).
 //
 // Only threads that usher itself runs are counted (here: the one worker thread): the test's client
 // (the gtest main thread) and the backend's threads mark themselves as not counted. As a control,
 // the first exchange on a new connection must allocate (connection state, upstream connect): that
-// shows the hook sees the worker thread. C-level malloc (OpenSSL, libc) is not counted.
+// shows the hook sees the worker thread.
 //
 // Debugging a non-zero count: USHER_ALLOC_TRACE=N prints a backtrace of the first N allocations
 // of the steady-state window to stderr (symbols are exported; pipe through c++filt, or resolve
@@ -28,6 +32,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,21 +62,33 @@
 #endif
 
 // ---- the counting allocator -------------------------------------------------------------------
+// glibc's own entry points, so the C-level hooks below can forward without recursion.
+extern "C" {
+void* __libc_malloc(std::size_t size);
+void* __libc_calloc(std::size_t n, std::size_t size);
+void* __libc_realloc(void* p, std::size_t size);
+void* __libc_memalign(std::size_t align, std::size_t size);
+}
+
 namespace {
 
 std::atomic<bool> g_measuring{false};
-std::atomic<std::uint64_t> g_count{0};
+std::atomic<std::uint64_t> g_count{0};      // every allocation (operator new and C level)
+std::atomic<std::uint64_t> g_new_count{0};  // through operator new only
 std::atomic<std::uint64_t> g_bytes{0};
 std::atomic<int> g_traces_left{0};  // USHER_ALLOC_TRACE: backtraces still to print
 
 thread_local bool t_not_counted = false;  // the test's own threads
 thread_local bool t_in_hook = false;      // backtrace() may allocate: no recursion
 
-void note_allocation(std::size_t size) noexcept {
+void note_allocation(std::size_t size, bool by_new = false) noexcept {
     if (!g_measuring.load(std::memory_order_relaxed) || t_not_counted || t_in_hook) {
         return;
     }
     g_count.fetch_add(1, std::memory_order_relaxed);
+    if (by_new) {
+        g_new_count.fetch_add(1, std::memory_order_relaxed);
+    }
     g_bytes.fetch_add(size, std::memory_order_relaxed);
     if (g_traces_left.load(std::memory_order_relaxed) > 0 &&
         g_traces_left.fetch_sub(1, std::memory_order_relaxed) > 0) {
@@ -89,29 +106,25 @@ void note_allocation(std::size_t size) noexcept {
 }
 
 void* counted_alloc(std::size_t size) {
-    note_allocation(size);
-    if (void* p = std::malloc(size == 0 ? 1 : size)) {
+    note_allocation(size, true);
+    if (void* p = __libc_malloc(size == 0 ? 1 : size)) {
         return p;
     }
     throw std::bad_alloc();
 }
 
 void* counted_alloc_nothrow(std::size_t size) noexcept {
-    note_allocation(size);
-    return std::malloc(size == 0 ? 1 : size);
+    note_allocation(size, true);
+    return __libc_malloc(size == 0 ? 1 : size);
 }
 
 void* counted_aligned_alloc_nothrow(std::size_t size, std::align_val_t align) noexcept {
-    note_allocation(size);
+    note_allocation(size, true);
     auto a = static_cast<std::size_t>(align);
     if (a < sizeof(void*)) {
         a = sizeof(void*);
     }
-    void* p = nullptr;
-    if (::posix_memalign(&p, a, size == 0 ? 1 : size) != 0) {
-        return nullptr;
-    }
-    return p;
+    return __libc_memalign(a, size == 0 ? 1 : size);
 }
 
 void* counted_aligned_alloc(std::size_t size, std::align_val_t align) {
@@ -125,6 +138,38 @@ void* counted_aligned_alloc(std::size_t size, std::align_val_t align) {
 
 #if !USHER_ALLOC_TEST_SANITIZED
 // NOLINTBEGIN(misc-new-delete-overloads)
+// C-level allocations are counted too: Asio's recycling allocator takes coroutine frames it
+// cannot recycle (over 1020 bytes, or when its cache has no fitting block) from aligned_alloc,
+// and OpenSSL and libc use malloc. (operator new below calls __libc_malloc: counted once.)
+extern "C" void* malloc(std::size_t size) {
+    note_allocation(size);
+    return __libc_malloc(size);
+}
+extern "C" void* calloc(std::size_t n, std::size_t size) {
+    note_allocation(n * size);
+    return __libc_calloc(n, size);
+}
+extern "C" void* realloc(void* p, std::size_t size) {
+    note_allocation(size);
+    return __libc_realloc(p, size);
+}
+extern "C" void* aligned_alloc(std::size_t align, std::size_t size) {
+    note_allocation(size);
+    return __libc_memalign(align, size);
+}
+extern "C" void* memalign(std::size_t align, std::size_t size) {
+    note_allocation(size);
+    return __libc_memalign(align, size);
+}
+extern "C" int posix_memalign(void** out, std::size_t align, std::size_t size) {
+    note_allocation(size);
+    void* p = __libc_memalign(align, size);
+    if (p == nullptr) {
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
 void* operator new(std::size_t size) {
     return counted_alloc(size);
 }
@@ -394,7 +439,8 @@ class Client {
 };
 
 struct Figures {
-    std::uint64_t allocations = 0;
+    std::uint64_t allocations = 0;      // all, in the measured window
+    std::uint64_t new_allocations = 0;  // through operator new
     std::uint64_t bytes = 0;
     std::uint64_t requests = 0;  // in the measured window
     // The first exchange on a new connection (connection state, upstream connect): it must
@@ -460,6 +506,7 @@ Figures measure(const std::string& extra_yaml, std::string_view request, bool* o
             // it closes, so the window holds only whole measured exchanges.
             std::this_thread::sleep_for(50ms);
             g_count = 0;
+            g_new_count = 0;
             g_bytes = 0;
             if (const char* n = std::getenv("USHER_ALLOC_TRACE")) {
                 g_traces_left = std::atoi(n);  // steady-state allocations only
@@ -478,6 +525,7 @@ Figures measure(const std::string& extra_yaml, std::string_view request, bool* o
             g_measuring = false;
             g_traces_left = 0;
             f.allocations = g_count;
+            f.new_allocations = g_new_count;
             f.bytes = g_bytes;
             *ok = good;
         }
@@ -504,46 +552,61 @@ class AllocPerRequest : public ::testing::Test {
 void report(const char* what, const Figures& f) {
     std::printf(
         "[ alloc    ] %s: first exchange on a new connection %llu allocations; "
-        "steady state %llu allocations (%llu bytes) in %llu keep-alive GETs = %.3f "
-        "allocations/request, %.1f bytes/request\n",
+        "steady state %llu allocations (%llu through operator new; %llu bytes) in %llu keep-alive "
+        "GETs = %.3f allocations/request, %.1f bytes/request\n",
         what, static_cast<unsigned long long>(f.first_exchange),
-        static_cast<unsigned long long>(f.allocations), static_cast<unsigned long long>(f.bytes),
-        static_cast<unsigned long long>(f.requests),
+        static_cast<unsigned long long>(f.allocations),
+        static_cast<unsigned long long>(f.new_allocations),
+        static_cast<unsigned long long>(f.bytes), static_cast<unsigned long long>(f.requests),
         static_cast<double>(f.allocations) / static_cast<double>(f.requests),
         static_cast<double>(f.bytes) / static_cast<double>(f.requests));
     std::fflush(stdout);
 }
 
-TEST_F(AllocPerRequest, SmallKeepAliveGetAllocatesNothing) {
+// What holds today (issue 6 is open on this point): usher's own code allocates nothing per
+// request (no operator new, no malloc), but the coroutine frames of a forwarded request do:
+// GCC lays out ProxyHandler::handle (1.3 KiB), forward (3.1 KiB) and stream_response_body
+// (2.2 KiB) larger than the 1,020 bytes Asio's per-thread recycling allocator can keep, so each
+// takes aligned_alloc, and each such miss also evicts a cached small frame: 8 C-level
+// allocations (~8 KiB) per request, measured. This bound keeps that from growing; the fix is
+// smaller frames (split forward()), then this becomes zero.
+constexpr double kFrameAllocationsPerRequest = 8.0;
+
+void expect_only_frames(const Figures& f) {
+    EXPECT_EQ(f.new_allocations, 0u)
+        << "operator new was called " << f.new_allocations << " times in " << f.requests
+        << " steady-state GETs; rerun with USHER_ALLOC_TRACE=5 to see where";
+    const double per_request =
+        static_cast<double>(f.allocations) / static_cast<double>(f.requests);
+    EXPECT_LE(per_request, kFrameAllocationsPerRequest)
+        << "more C-level allocations per request than the known coroutine-frame misses; rerun "
+           "with USHER_ALLOC_TRACE=20 to see where";
+}
+
+TEST_F(AllocPerRequest, SmallKeepAliveGetAllocatesOnlyCoroutineFrames) {
     bool ok = false;
     auto f = measure("", kSmallGet, &ok);
     ASSERT_TRUE(ok);
     report("access log off", f);
     EXPECT_GT(f.first_exchange, 0u) << "the hook saw no allocation on the worker thread for a new "
                                        "connection: it is not counting";
-    EXPECT_EQ(f.allocations, 0u) << "the worker thread allocated " << f.allocations << " times in "
-                                 << f.requests
-                                 << " steady-state GETs; rerun with USHER_ALLOC_TRACE=5 to see "
-                                    "where";
+    expect_only_frames(f);
 }
 
-TEST_F(AllocPerRequest, SmallKeepAliveGetWithAccessLogAllocatesNothing) {
+TEST_F(AllocPerRequest, SmallKeepAliveGetWithAccessLogAllocatesOnlyCoroutineFrames) {
     bool ok = false;
     auto f = measure("access_log:\n  path: /dev/null\n  format: combined\n", kSmallGet, &ok);
     ASSERT_TRUE(ok);
     report("access log to /dev/null (combined)", f);
-    EXPECT_EQ(f.allocations, 0u) << "the worker thread allocated " << f.allocations << " times in "
-                                 << f.requests
-                                 << " steady-state GETs with the access log on; rerun with "
-                                    "USHER_ALLOC_TRACE=5 to see where";
+    expect_only_frames(f);
 }
 
-TEST_F(AllocPerRequest, BrowserGetAllocatesNothing) {
+TEST_F(AllocPerRequest, BrowserGetAllocatesOnlyCoroutineFrames) {
     bool ok = false;
     auto f = measure("access_log:\n  path: /dev/null\n  format: json\n", kBrowserGet, &ok);
     ASSERT_TRUE(ok);
     report("browser GET, access log to /dev/null (json)", f);
-    EXPECT_EQ(f.allocations, 0u);
+    expect_only_frames(f);
 }
 
 }  // namespace
