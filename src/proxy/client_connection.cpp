@@ -177,6 +177,7 @@ Task<ClientConnection::Next> ClientConnection::run() {
     }
     bool h2c_possible = served_ == 0 && listener_->http2.h2c;  // the first bytes decide
     bool back_from_park = served_ > 0;  // the socket is readable: straight to the head
+    bool client_finished = false;       // see step 3
 
     while (!w.draining && !drain_requested_) {
         const auto& cfg = *w.snapshot->config;
@@ -247,14 +248,23 @@ Task<ClientConnection::Next> ClientConnection::run() {
         // 3. One exchange. The handler consumes the head and body from the buffer.
         served_ += served_ < UINT32_MAX ? 1 : 0;  // saturating (only 0, 1 and "more" matter)
         bool keep_alive = co_await handler.handle(parsed.consumed);
+        // A client that asked to close, sent no body and nothing after its request has nothing
+        // more to send: no lingering read for it.
+        client_finished = !down.request.keep_alive &&
+                          down.request.framing == http::BodyFraming::none && down.in.empty();
         if (!keep_alive || drain_requested_) {
             break;
         }
     }
     // Close: with a lingering read side so a reply just written is not lost to a RST when the
-    // client still had unread bytes in flight (RFC 9112 section 9.6).
+    // client still had unread bytes in flight (RFC 9112 section 9.6). A plain client that is
+    // finished gets the FIN of close() alone (like nginx's lingering_close heuristics).
+    if (client_finished && !down.tls) {
+        down.socket.close(ignored);
+        co_return Next::close;
+    }
     co_await down.shutdown_send();
-    if (down.socket.is_open() && !w.draining) {
+    if (down.socket.is_open() && !w.draining && !client_finished) {
         // Discard what the client still sends (bounded in bytes and time), until its FIN.
         std::uint64_t discarded = 0;
         down.in.clear();
@@ -285,7 +295,8 @@ Task<ClientConnection::Next> ClientConnection::await_request() {
     //   free (Asio queues the read without a syscall and completes it with one recv, where a
     //   readiness wait costs an extra epoll_ctl), then parks for the rest of its idle time.
     // - A new connection (its first request is normally on the way) and a TLS one (its session
-    //   state cannot be parked) wait here for the whole idle time, holding no buffer.
+    //   state cannot be parked) wait here for the whole idle time; a new plain one reads at once
+    //   into a hot slot's buffer when one is free, the rest hold no buffer.
     const bool parkable = !down.tls && served_ > 0;
     if (parkable && served_ == 1) {
         co_return (w.draining || drain_requested_) ? Next::close : Next::park;
@@ -296,7 +307,10 @@ Task<ClientConnection::Next> ClientConnection::await_request() {
     }
     const bool parks_after = parkable && idle_deadline_ > now + wait;
     bool ready = false;
-    if (parkable && w.hot_idle < limits::kMaxHotIdlePerWorker) {
+    // A new plain connection reads at once too: its request is usually there already (one recv,
+    // no readiness wait), or on its way.
+    const bool hot = !down.tls && (parkable || served_ == 0);
+    if (hot && w.hot_idle < limits::kMaxHotIdlePerWorker) {
         ++w.hot_idle;
         auto ec = co_await down.read_some(wait, TimeoutCause::client_idle);
         --w.hot_idle;
