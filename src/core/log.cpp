@@ -110,4 +110,17 @@ bool parse_level(std::string_view text, Level& out) noexcept {
     return false;
 }
 
+void failure(std::string_view what, const std::exception_ptr& e) noexcept {
+    if (!e) {
+        return;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        error("{} failed: {}", what, ex.what());
+    } catch (...) {
+        error("{} failed: unknown exception", what);
+    }
+}
+
 }  // namespace usher::log

@@ -6,6 +6,7 @@
 // lines from several workers never interleave.
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -98,5 +99,9 @@ template <class... Args>
 void error(std::string_view fmt, const Args&... args) {
     emit(Level::error, fmt, args...);
 }
+
+// For co_spawn completion handlers: an exception that escaped a coroutine is logged as the error
+// "<what> failed: <reason>"; a null pointer (it finished normally) logs nothing.
+void failure(std::string_view what, const std::exception_ptr& e) noexcept;
 
 }  // namespace usher::log

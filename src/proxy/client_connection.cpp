@@ -1,8 +1,8 @@
 #include "proxy/client_connection.hpp"
 
-#include <algorithm>
-
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "core/log.hpp"
 #include "net/park_poller.hpp"
@@ -86,15 +86,7 @@ void ClientConnection::start(std::unique_ptr<ClientConnection> self) {
                 park(std::move(s));
             }
         },
-        [](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    log::error("connection handler failed: {}", ex.what());
-                }
-            }
-        });
+        [](const std::exception_ptr& e) { log::failure("connection handler", e); });
 }
 
 void ClientConnection::park(std::unique_ptr<ClientConnection> self) {
@@ -154,8 +146,7 @@ Task<ClientConnection::Next> ClientConnection::run() {
     //    session with served_ > 0 is a plain connection back from parking.)
     if (listener_->tls) {
         down.tls = std::make_unique<net::TlsSession>(down.socket, *listener_->tls);
-        down.watchdog.arm(listener_->tls->config().handshake_timeout,
-                          TimeoutCause::tls_handshake);
+        down.watchdog.arm(listener_->tls->config().handshake_timeout, TimeoutCause::tls_handshake);
         auto ec = co_await down.tls->handshake();
         down.watchdog.disarm();
         if (w.stats != nullptr) {
@@ -183,8 +174,7 @@ Task<ClientConnection::Next> ClientConnection::run() {
         const auto& cfg = *w.snapshot->config;
         // 1. Idle between requests (TLS may hold decrypted bytes already: they never wake the
         //    socket).
-        if (!back_from_park && down.in.empty() &&
-            !(down.tls && down.tls->has_buffered_input())) {
+        if (!back_from_park && down.in.empty() && !(down.tls && down.tls->has_buffered_input())) {
             idle_ = true;
             const Next next = co_await await_request();
             idle_ = false;
@@ -330,8 +320,7 @@ Task<ClientConnection::Next> ClientConnection::await_request() {
     }
     // The wait timed out (park for the rest, or the whole idle time passed), or the client
     // closed or failed (a silent close).
-    co_return down.watchdog.fired() != TimeoutCause::none && parks_after ? Next::park
-                                                                           : Next::close;
+    co_return down.watchdog.fired() != TimeoutCause::none&& parks_after ? Next::park : Next::close;
 }
 
 Task<void> ClientConnection::run_h2() {

@@ -212,16 +212,9 @@ void H2Connection::dispatch() {
                     ex->down.request = std::move(e.head);
                     Exchange& raw = *ex;
                     exchanges_.push_back(std::move(ex));
-                    asio::co_spawn(down_.socket.get_executor(), serve(raw),
-                                   [](std::exception_ptr p) {
-                                       if (p) {
-                                           try {
-                                               std::rethrow_exception(p);
-                                           } catch (const std::exception& x) {
-                                               log::error("HTTP/2 stream failed: {}", x.what());
-                                           }
-                                       }
-                                   });
+                    asio::co_spawn(
+                        down_.socket.get_executor(), serve(raw),
+                        [](const std::exception_ptr& p) { log::failure("HTTP/2 stream", p); });
                 } else if constexpr (std::is_same_v<E, h2::RequestDataEvent>) {
                     if (Exchange* ex = find(e.stream_id)) {
                         if (ex->stream.body.empty()) {

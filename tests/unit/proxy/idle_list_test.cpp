@@ -24,105 +24,96 @@ class Entry final : public IdleEntry {
     std::vector<std::string>& log_;
 };
 
-// Runs `io` until `done` holds or `limit` passes.
-template <typename Pred>
-void run_until(asio::io_context& io, Pred done, Clock::duration limit = 2s) {
-    const auto end = Clock::now() + limit;
-    while (!done() && Clock::now() < end) {
-        io.run_for(5ms);
-        io.restart();
-    }
-}
-
-TEST(IdleList, ExpiresEntriesInDeadlineOrderAndNotBefore) {
+// One list on its own io_context, three entries, and the time the test started.
+class IdleListTest : public ::testing::Test {
+  protected:
     asio::io_context io;
     IdleList list;
-    std::vector<std::string> expired;
-    Entry a("a", expired), b("b", expired), c("c", expired);
-    const auto start = Clock::now();
-    list.push(a, start + 30ms, io.get_executor());
-    list.push(b, start + 60ms, io.get_executor());
-    list.push(c, start + 90ms, io.get_executor());
+    std::vector<std::string> expired;  // names, in the order the list expired them
+    Entry a{"a", expired}, b{"b", expired}, c{"c", expired};
+    const Clock::time_point start = Clock::now();
+
+    void park(IdleEntry& e, Clock::time_point deadline) {
+        list.push(e, deadline, io.get_executor());
+    }
+    // Runs the io_context until `done` holds or `limit` passes.
+    template <typename Pred>
+    void run_until(Pred done, Clock::duration limit = 2s) {
+        const auto end = Clock::now() + limit;
+        while (!done() && Clock::now() < end) {
+            io.run_for(5ms);
+            io.restart();
+        }
+    }
+};
+
+TEST_F(IdleListTest, ExpiresEntriesInDeadlineOrderAndNotBefore) {
+    park(a, start + 30ms);
+    park(b, start + 60ms);
+    park(c, start + 90ms);
     EXPECT_EQ(list.size(), 3u);
-    run_until(io, [&] { return expired.size() == 1; });
+    run_until([&] { return expired.size() == 1; });
     EXPECT_GE(Clock::now() - start, 30ms);
     EXPECT_EQ(expired, std::vector<std::string>{"a"});
     EXPECT_EQ(list.size(), 2u) << "an expired entry is unlinked before it is told";
-    run_until(io, [&] { return expired.size() == 3; });
+    run_until([&] { return expired.size() == 3; });
     EXPECT_GE(Clock::now() - start, 90ms);
     EXPECT_EQ(expired, (std::vector<std::string>{"a", "b", "c"}));
     EXPECT_EQ(list.size(), 0u);
 }
 
-TEST(IdleList, RemovedEntriesNeverExpireAndTheTimerMovesOnToTheNext) {
-    asio::io_context io;
-    IdleList list;
-    std::vector<std::string> expired;
-    Entry a("a", expired), b("b", expired), c("c", expired);
-    const auto start = Clock::now();
-    list.push(a, start + 20ms, io.get_executor());  // the timer is armed for a
-    list.push(b, start + 40ms, io.get_executor());
-    list.push(c, start + 60ms, io.get_executor());
+TEST_F(IdleListTest, RemovedEntriesNeverExpireAndTheTimerMovesOnToTheNext) {
+    park(a, start + 20ms);  // the timer is armed for a
+    park(b, start + 40ms);
+    park(c, start + 60ms);
     IdleList::remove(a);  // head removed: the timer fires early and re-arms for b
     IdleList::remove(c);  // tail removed
     IdleList::remove(c);  // twice: a no-op
     EXPECT_EQ(list.size(), 1u);
-    run_until(io, [&] { return !expired.empty(); });
+    run_until([&] { return !expired.empty(); });
     EXPECT_EQ(expired, std::vector<std::string>{"b"});
     EXPECT_GE(Clock::now() - start, 40ms);
-    run_until(io, [] { return false; }, 100ms);
+    run_until([] { return false; }, 100ms);
     EXPECT_EQ(expired, std::vector<std::string>{"b"}) << "removed entries must not expire";
 }
 
-TEST(IdleList, ReparkingMovesAnEntryToTheBackWithItsNewDeadline) {
-    asio::io_context io;
-    IdleList list;
-    std::vector<std::string> expired;
-    Entry a("a", expired), b("b", expired);
-    const auto start = Clock::now();
-    list.push(a, start + 20ms, io.get_executor());
-    list.push(b, start + 40ms, io.get_executor());
-    list.push(a, start + 60ms, io.get_executor());  // served a request, parked again
+TEST_F(IdleListTest, ReparkingGivesAnEntryItsNewDeadline) {
+    park(a, start + 20ms);
+    park(b, start + 40ms);
+    park(a, start + 60ms);  // served a request, parked again
     EXPECT_EQ(list.size(), 2u);
-    run_until(io, [&] { return expired.size() == 2; });
+    run_until([&] { return expired.size() == 2; });
     EXPECT_EQ(expired, (std::vector<std::string>{"b", "a"}));
 }
 
-TEST(IdleList, DeadlinesAreExactWhateverTheParkingOrder) {
+TEST_F(IdleListTest, DeadlinesAreExactWhateverTheParkingOrder) {
     // After a reload changed the idle timeout (or a busy connection parks with what is left of
     // its idle time) deadlines do not follow the parking order; an entry without a limit
     // never holds back one with a limit.
-    asio::io_context io;
-    IdleList list;
-    std::vector<std::string> expired;
     Entry forever("forever", expired), late("late", expired), soon("soon", expired);
-    const auto start = Clock::now();
-    list.push(forever, Clock::time_point::max(), io.get_executor());
-    list.push(late, start + 80ms, io.get_executor());
-    list.push(soon, start + 20ms, io.get_executor());
-    run_until(io, [&] { return !expired.empty(); });
+    park(forever, Clock::time_point::max());
+    park(late, start + 80ms);
+    park(soon, start + 20ms);
+    run_until([&] { return !expired.empty(); });
     EXPECT_EQ(expired, std::vector<std::string>{"soon"});
     EXPECT_LT(Clock::now() - start, 75ms) << "soon waited for late";
-    run_until(io, [&] { return expired.size() == 2; });
+    run_until([&] { return expired.size() == 2; });
     EXPECT_EQ(expired, (std::vector<std::string>{"soon", "late"}));
-    run_until(io, [] { return false; }, 50ms);
+    run_until([] { return false; }, 50ms);
     EXPECT_EQ(list.size(), 1u) << "no limit: parked until it is removed";
     IdleList::remove(forever);
     EXPECT_EQ(list.size(), 0u);
 }
 
-TEST(IdleList, ManyEntriesInRandomOrderExpireSorted) {
-    asio::io_context io;
-    IdleList list;
-    std::vector<std::string> expired;
+TEST_F(IdleListTest, ManyEntriesInRandomOrderExpireSorted) {
     std::vector<std::unique_ptr<Entry>> entries;
-    const auto start = Clock::now() + 10ms;
+    const auto base = Clock::now() + 10ms;
     // 64 deadlines 1 ms apart, pushed in a scrambled order (37 is coprime with 64); every
     // third one is removed again.
     for (int i = 0; i < 64; ++i) {
         const int k = (i * 37) % 64;
         entries.push_back(std::make_unique<Entry>(std::to_string(k), expired));
-        list.push(*entries.back(), start + std::chrono::milliseconds(k), io.get_executor());
+        park(*entries.back(), base + std::chrono::milliseconds(k));
     }
     std::vector<std::string> want;
     for (int i = 0; i < 64; ++i) {
@@ -137,38 +128,30 @@ TEST(IdleList, ManyEntriesInRandomOrderExpireSorted) {
         }
     }
     EXPECT_EQ(list.size(), want.size());
-    run_until(io, [&] { return expired.size() == want.size(); });
+    run_until([&] { return expired.size() == want.size(); });
     EXPECT_EQ(expired, want);
 }
 
-TEST(IdleList, CloseAllExpiresEveryEntryAtOnceAndNeverFiresAgain) {
-    asio::io_context io;
-    IdleList list;
-    std::vector<std::string> expired;
-    Entry a("a", expired), b("b", expired), c("c", expired);
-    list.push(a, Clock::now() + 1h, io.get_executor());
-    list.push(b, Clock::now() + 10ms, io.get_executor());
-    list.push(c, Clock::time_point::max(), io.get_executor());
+TEST_F(IdleListTest, CloseAllExpiresEveryEntryAtOnceAndNeverFiresAgain) {
+    park(a, Clock::now() + 1h);
+    park(b, Clock::now() + 10ms);
+    park(c, Clock::time_point::max());
     list.close_all();
     EXPECT_EQ(expired, (std::vector<std::string>{"b", "a", "c"}));
     EXPECT_EQ(list.size(), 0u);
-    list.push(a, Clock::now() + 10ms, io.get_executor());
-    run_until(io, [] { return false; }, 60ms);
+    park(a, Clock::now() + 10ms);
+    run_until([] { return false; }, 60ms);
     EXPECT_EQ(expired.size(), 3u) << "a closed list arms no timer";
     IdleList::remove(a);
 }
 
-TEST(IdleList, ADeadlineInThePastIsDueOnTheNextTurnNotInline) {
+TEST_F(IdleListTest, ADeadlineInThePastIsDueOnTheNextTurnNotInline) {
     // ClientConnection::drain() parks an entry with time_point::min() while the worker iterates
     // its connections: the expiry must not run inside push().
-    asio::io_context io;
-    IdleList list;
-    std::vector<std::string> expired;
-    Entry a("a", expired), b("b", expired);
-    list.push(a, Clock::now() + 1h, io.get_executor());
-    list.push(b, Clock::time_point::min(), io.get_executor());
+    park(a, Clock::now() + 1h);
+    park(b, Clock::time_point::min());
     EXPECT_TRUE(expired.empty());
-    run_until(io, [&] { return !expired.empty(); });
+    run_until([&] { return !expired.empty(); });
     EXPECT_EQ(expired, std::vector<std::string>{"b"});
     IdleList::remove(a);
 }
