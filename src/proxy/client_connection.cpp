@@ -21,7 +21,7 @@ constexpr std::chrono::milliseconds kLingerTime = 2s;
 
 ClientConnection::ClientConnection(WorkerContext& worker, TcpSocket socket,
                                    const ListenerInfo& listener)
-    : worker_(worker), listener_(&listener) {
+    : IdleEntry(&ClientConnection::idle_expired), worker_(worker), listener_(&listener) {
     worker.connections.push_back(this);
     ++worker.active_connections;
     if (worker.stats != nullptr) {
@@ -67,8 +67,8 @@ void ClientConnection::drain() noexcept {
     }
 }
 
-void ClientConnection::idle_expired() noexcept {
-    close_parked();  // idle time over, or drained: a silent close
+void ClientConnection::idle_expired(IdleEntry& e) noexcept {
+    static_cast<ClientConnection&>(e).close_parked();  // idle time over, or drained: silent close
 }
 
 void ClientConnection::close_parked() noexcept {

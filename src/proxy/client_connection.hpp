@@ -70,7 +70,7 @@ class ClientConnection final : IdleEntry {
     Task<void> run_h2();
     // Keeps only this record: the descriptor goes to the ParkPoller, the session is freed.
     static void park(std::unique_ptr<ClientConnection> self);
-    void idle_expired() noexcept override;
+    static void idle_expired(IdleEntry& e) noexcept;
     void close_parked() noexcept;
 };
 

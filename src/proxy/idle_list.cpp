@@ -76,7 +76,7 @@ void IdleList::close_all() noexcept {
     while (!heap_.empty()) {
         IdleEntry* e = heap_.front();
         erase(0);
-        e->idle_expired();
+        e->on_expired_(*e);
     }
     timer_.reset();
     armed_for_ = Clock::time_point::max();
@@ -105,7 +105,7 @@ void IdleList::on_timer() {
     while (!heap_.empty() && heap_.front()->deadline_ <= now) {
         IdleEntry* e = heap_.front();
         erase(0);
-        e->idle_expired();
+        e->on_expired_(*e);
     }
     if (timer_) {
         arm(timer_->get_executor());

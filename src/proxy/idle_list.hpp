@@ -20,19 +20,25 @@ namespace usher::proxy {
 
 class IdleList;
 
-// What a parked connection carries (ClientConnection derives from it).
+// What a parked connection carries (ClientConnection derives from it). Not polymorphic: the list
+// tells an entry it expired through the function given at construction (no vtable pointer in
+// every connection, and no dynamic type checks in the sanitizer build, which need free file
+// descriptors to probe memory and fail exactly when a worker is out of them).
 class IdleEntry {
   public:
     using Clock = std::chrono::steady_clock;
+    // Called by the list when the deadline passed: the entry was removed already.
+    using Expired = void (*)(IdleEntry& e) noexcept;
 
   protected:
-    IdleEntry() = default;
-    virtual ~IdleEntry() = default;
-    // Called by the list when the deadline passed: the entry was removed already.
-    virtual void idle_expired() noexcept = 0;
+    explicit IdleEntry(Expired on_expired) noexcept : on_expired_(on_expired) {}
+    ~IdleEntry() = default;
+    IdleEntry(const IdleEntry&) = delete;
+    IdleEntry& operator=(const IdleEntry&) = delete;
 
   private:
     friend class IdleList;
+    Expired on_expired_;
     IdleList* list_ = nullptr;  // non-null while parked
     std::size_t slot_ = 0;      // index in the list's heap
     Clock::time_point deadline_{};

@@ -16,10 +16,14 @@ using Clock = IdleList::Clock;
 // A parked entry that records when the list expired it.
 class Entry final : public IdleEntry {
   public:
-    Entry(std::string name, std::vector<std::string>& log) : name_(std::move(name)), log_(log) {}
-    void idle_expired() noexcept override { log_.push_back(name_); }
+    Entry(std::string name, std::vector<std::string>& log)
+        : IdleEntry(&Entry::expired), name_(std::move(name)), log_(log) {}
 
   private:
+    static void expired(IdleEntry& e) noexcept {
+        auto& self = static_cast<Entry&>(e);
+        self.log_.push_back(self.name_);
+    }
     std::string name_;
     std::vector<std::string>& log_;
 };
