@@ -53,8 +53,8 @@ void ParkPoller::wait() {
 void ParkPoller::collect() {
     std::array<epoll_event, 64> events;
     for (;;) {
-        const int n = ::epoll_wait(epoll_.native_handle(), events.data(),
-                                   static_cast<int>(events.size()), 0);
+        const int n =
+            ::epoll_wait(epoll_.native_handle(), events.data(), static_cast<int>(events.size()), 0);
         if (n <= 0) {
             return;  // nothing (more), or EINTR: the next round sees it
         }

@@ -9,10 +9,9 @@
 // tag is passed to the callback. Each watch is one-shot: a descriptor reports once, then stays
 // silent in the set until it is watched again (EPOLL_CTL_MOD) or closed (which removes it).
 // Linux only (like SO_REUSEPORT). epoll is used here and nowhere else.
+#include <asio/posix/stream_descriptor.hpp>
 #include <cstdint>
 #include <system_error>
-
-#include <asio/posix/stream_descriptor.hpp>
 
 #include "core/asio.hpp"
 

@@ -58,9 +58,9 @@ class ClientConnection final : IdleEntry {
     const ListenerInfo* listener_;
     std::unique_ptr<Session> session_;
     Clock::time_point idle_deadline_{};
-    int parked_fd_ = -1;        // the descriptor while parked
-    std::uint32_t served_ = 0;  // requests handled on this connection
-    bool v6_ = false;           // its address family (to hand the descriptor back to Asio)
+    int parked_fd_ = -1;           // the descriptor while parked
+    std::uint32_t served_ = 0;     // requests handled on this connection
+    bool v6_ = false;              // its address family (to hand the descriptor back to Asio)
     bool watched_before_ = false;  // the descriptor is in the ParkPoller's set already
     bool idle_ = true;             // waiting for a request in run() (not parked)
     bool drain_requested_ = false;

@@ -23,8 +23,7 @@ std::optional<Message> round_trip(int fd, const std::string& path) {
     if (!send_all(fd, "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n")) {
         return std::nullopt;
     }
-    auto bytes =
-        read_until(fd, [](const std::string& s) { return parse_response(s).has_value(); });
+    auto bytes = read_until(fd, [](const std::string& s) { return parse_response(s).has_value(); });
     return parse_response(bytes);
 }
 
@@ -38,12 +37,13 @@ TEST(IdleConnections, AParkedConnectionServesItsNextRequestsAfterPauses) {
         auto m = round_trip(fd, "/pause/" + std::to_string(i));
         ASSERT_TRUE(m) << "request " << i << "\n" << usher.log();
         EXPECT_EQ(m->status(), 200);
-        EXPECT_EQ(m->body.substr(0, m->body.find('\n')), "GET /pause/" + std::to_string(i) + " HTTP/1.1");
+        EXPECT_EQ(m->body.substr(0, m->body.find('\n')),
+                  "GET /pause/" + std::to_string(i) + " HTTP/1.1");
         std::this_thread::sleep_for(150ms);  // the idle period under test, not a wait for usher
     }
     // Two pipelined requests arriving together at a parked connection: both answered, in order.
-    ASSERT_TRUE(send_all(fd,
-                         "GET /p/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p/2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(
+        send_all(fd, "GET /p/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p/2 HTTP/1.1\r\nHost: x\r\n\r\n"));
     auto bytes = read_until(fd, [](const std::string& s) {
         std::size_t used = 0;
         return parse_response(s, &used).has_value() && parse_response(s.substr(used)).has_value();

@@ -576,8 +576,7 @@ void expect_only_frames(const Figures& f) {
     EXPECT_EQ(f.new_allocations, 0u)
         << "operator new was called " << f.new_allocations << " times in " << f.requests
         << " steady-state GETs; rerun with USHER_ALLOC_TRACE=5 to see where";
-    const double per_request =
-        static_cast<double>(f.allocations) / static_cast<double>(f.requests);
+    const double per_request = static_cast<double>(f.allocations) / static_cast<double>(f.requests);
     EXPECT_LE(per_request, kFrameAllocationsPerRequest)
         << "more C-level allocations per request than the known coroutine-frame misses; rerun "
            "with USHER_ALLOC_TRACE=20 to see where";
