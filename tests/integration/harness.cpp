@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <sstream>
 
@@ -528,7 +529,9 @@ int UsherProcess::stop(std::chrono::milliseconds timeout) {
     while (Clock::now() < deadline) {
         if (::waitpid(pid_, &status, WNOHANG) == pid_) {
             exited_ = true;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            report_crash(code);
+            return code;
         }
         std::this_thread::sleep_for(5ms);
     }
@@ -536,6 +539,21 @@ int UsherProcess::stop(std::chrono::milliseconds timeout) {
     ::waitpid(pid_, &status, 0);
     exited_ = true;
     return -1;
+}
+
+// A crash or sanitizer report would otherwise stay in the temporary log, which the destructor
+// deletes: the test's output (shown by ctest on failure) gets the end of the log instead.
+void UsherProcess::report_crash(int code) const {
+    const auto text = log();
+    const bool sanitizer = text.find("Sanitizer") != std::string::npos ||
+                           text.find("runtime error:") != std::string::npos;
+    if (code <= 128 && !sanitizer) {
+        return;
+    }
+    constexpr std::size_t kTail = 16 * 1024;
+    std::cerr << "---- usher exited with " << code << "; the end of its log:\n"
+              << (text.size() > kTail ? text.substr(text.size() - kTail) : text)
+              << "---- end of usher's log\n";
 }
 
 std::string UsherProcess::log() const {

@@ -121,6 +121,7 @@ class UsherProcess {
     std::string config_path() const { return config_path_; }
 
   private:
+    void report_crash(int exit_code) const;
     int pid_ = -1;
     int port_ = 0;
     std::string dir_;
