@@ -5,7 +5,9 @@
 // back-pressure, logs, and says whether the client connection may carry another request.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "http/h1/parser.hpp"
 #include "proxy/access_log.hpp"
@@ -34,10 +36,36 @@ class ProxyHandler {
 
   private:
     struct Upstream;
-    enum class Outcome : std::uint8_t { keep_alive, close };
+    struct Forwarding;
+    // Where an attempt's step leads (proxy_handler_forward.cpp).
+    enum class Step : std::uint8_t {
+        go_on,             // to the next step of this attempt
+        next_endpoint,     // nothing was sent: the next endpoint at once
+        fresh_connection,  // a stale pooled connection: again on a new one
+        retry,             // after the backoff, on another endpoint
+        done               // answered (or abandoned): forward() returns Forwarding::result
+    };
 
+    // A local answer that handle() decides without a backend (nullopt: forward the request).
+    std::optional<std::pair<LocalReply, std::string_view>> local_answer(const CompiledRoute* route);
+    // Forwarding to a backend (proxy_handler_forward.cpp): attempts, each picking an endpoint,
+    // connecting, sending the request and awaiting the response head, then the response.
     Task<bool> forward(const CompiledRoute& route, upstream::Cluster& cluster,
                        std::size_t head_size);
+    Task<Step> connect_upstream(Forwarding& f);
+    Task<Step> send_request(Forwarding& f);
+    Task<Step> await_response_head(Forwarding& f);
+    Task<bool> relay_interim(Forwarding& f);
+    Step on_final_head(Forwarding& f);
+    Task<bool> relay_response(Forwarding& f);
+    Task<bool> fail(Forwarding& f, std::uint16_t status, std::string_view cause,
+                    std::string_view detail = {});
+    void drop_connection(Forwarding& f);
+    void consume_request(Forwarding& f);
+    bool client_gone() const noexcept;
+    void abandon(Forwarding& f);
+    bool may_retry(Forwarding& f, upstream::AttemptResult why);
+    Task<void> backoff(Forwarding& f);
     Task<bool> reply(LocalReply reply, std::string_view cause);
     // Reads the rest of a Content-Length body into the read buffer (so a retry can replay it).
     // False when the connection must close (client gone, or a 408/504 was already sent).
@@ -45,7 +73,18 @@ class ProxyHandler {
     Task<asio::error_code> send_request_body(Upstream& up);
     // A read of the client's body failed: records 408/504 (a deadline) or 499 (client gone).
     asio::error_code client_body_failed(asio::error_code ec);
+    // The response body to the client, by the backend's framing (each its own small coroutine).
     Task<bool> stream_response_body(Upstream& up, bool client_chunked, bool close_delimited);
+    Task<bool> relay_h2_body(Upstream& up, bool client_chunked);
+    Task<bool> relay_length_body(Upstream& up);
+    Task<bool> relay_chunked_body(Upstream& up, bool client_chunked);
+    Task<bool> relay_body_to_close(Upstream& up, bool client_chunked, bool close_delimited);
+    // One write of body bytes (with the head still pending, if any) / one read from upstream.
+    Task<bool> send_body(std::string_view prefix, std::string_view data, std::string_view suffix);
+    Task<bool> read_body(Upstream& up);
+    // Ends a body that broke off: the pending head still goes out (the client sees a broken
+    // transfer rather than nothing). Always false.
+    Task<bool> body_broken();
     Task<void> tunnel(Upstream& up);
     // HTTP/2 streams (proxy_handler_h2.cpp): the same steps through the stream.
     Task<bool> reply_h2(LocalReply reply, std::string_view cause);
@@ -80,7 +119,8 @@ class ProxyHandler {
     bool wants_json_ = false;     // Accept prefers JSON (for local replies)
     http::ResponseHead response_;
     std::string path_scratch_;
-    std::string chunk_scratch_;  // filtered trailers
+    std::string chunk_scratch_;      // filtered trailers
+    std::string_view head_pending_;  // HTTP/1: the response head, written with the first body bytes
     // HTTP/2: the client's head (re-read from the HTTP/1 serialization, so header policy lives
     // in one place: forward_headers), the request bytes being forwarded, response trailers.
     http::ResponseHead h2_head_;

@@ -1,8 +1,11 @@
 // Forwarding through the real usher binary: keep-alive reuse, pipelining, HTTP/1.0, HEAD,
 // 100-continue, headers added and removed, routing actions and local replies.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 
 #include "harness.hpp"
@@ -481,6 +484,49 @@ TEST(Proxy, AbsoluteFormTargetIsForwardedAsOriginForm) {
     auto q = backend->requests().at(0);
     EXPECT_EQ(q.start_line, "GET /a/b?c=d HTTP/1.1");
     EXPECT_EQ(q.header("host").value_or(""), "site.test");
+}
+
+// After usher's FIN the client sends a few more bytes and its own FIN, then waits for the
+// connection to end: the socket error tells whether usher was still reading (a lingering close,
+// RFC 9112 section 9.6: the bytes are discarded, 0) or had closed outright (the kernel answers
+// the bytes with a reset: ECONNRESET, or EPIPE if it came before the client's FIN). -1 if the
+// connection did not end within 5 s.
+int error_after_sending_past_close(int fd) {
+    send_all(fd, "more bytes");
+    ::shutdown(fd, SHUT_WR);
+    pollfd p{fd, 0, 0};  // POLLHUP and POLLERR are always reported
+    if (::poll(&p, 1, 5000) != 1) {
+        return -1;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    return err;
+}
+
+TEST(Proxy, OnlyAClientThatMaySendMoreGetsALingeringClose) {
+    auto backend = make_echo_backend();
+    UsherProcess usher(basic_config(backend->address()));
+    ASSERT_TRUE(usher.started()) << usher.log();
+    // Asked to close, no body, nothing after its request: it has nothing more to send.
+    int fd = connect_to(usher.port());
+    send_all(fd, "GET /done HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto bytes = read_to_close(fd);
+    auto m = parse_response(bytes);
+    ASSERT_TRUE(m) << bytes;
+    EXPECT_EQ(m->status(), 200);
+    const int err = error_after_sending_past_close(fd);
+    EXPECT_TRUE(err == ECONNRESET || err == EPIPE) << "usher kept reading (error " << err << ")";
+    ::close(fd);
+    // Closed by usher after a bad request on a keep-alive connection: more may be in flight.
+    fd = connect_to(usher.port());
+    send_all(fd, "GET /bad HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n");
+    bytes = read_to_close(fd);
+    m = parse_response(bytes);
+    ASSERT_TRUE(m) << bytes;
+    EXPECT_EQ(m->status(), 400);
+    EXPECT_EQ(error_after_sending_past_close(fd), 0) << "usher did not linger";
+    ::close(fd);
 }
 
 }  // namespace
