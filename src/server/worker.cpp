@@ -13,7 +13,10 @@ namespace usher::server {
 using namespace std::chrono_literals;
 
 Worker::Worker(int id, proxy::SnapshotPtr snapshot, proxy::WorkerStats* stats)
-    : ctx_(id), io_(1), sweeper_(io_.get_executor()), drain_timer_(io_.get_executor()) {
+    : ctx_(id),
+      io_(ASIO_CONCURRENCY_HINT_UNSAFE_IO),
+      sweeper_(io_.get_executor()),
+      drain_timer_(io_.get_executor()) {
     ctx_.io = &io_;
     ctx_.stats = stats;
     ctx_.snapshot = std::move(snapshot);

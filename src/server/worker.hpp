@@ -1,7 +1,9 @@
 #pragma once
-// Worker: one thread, one io_context (concurrency hint 1), its own SO_REUSEPORT listening socket
-// per listener, its own upstream pools and balancer state. Shares nothing mutable with other
-// workers; the server talks to it only by posting to its io_context.
+// Worker: one thread, one io_context, its own SO_REUSEPORT listening socket per listener, its own
+// upstream pools and balancer state. Shares nothing mutable with other workers; the server talks
+// to it only by posting to its io_context. So the io_context runs with the UNSAFE_IO concurrency
+// hint: no lock per socket operation (only this thread touches its sockets), while the scheduler
+// keeps its lock for the server's posts.
 //
 // Reload (apply()): the worker swaps in the new snapshot between two requests; each connection
 // reads the snapshot at the start of each request, so a request in flight finishes on the one it
