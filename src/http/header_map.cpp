@@ -10,29 +10,7 @@ namespace {
 // Arena block size: a typical head's added fields fit in one block.
 constexpr std::size_t kBlockSize = 4 * 1024;
 
-constexpr std::array<unsigned char, 256> make_lower() {
-    std::array<unsigned char, 256> t{};
-    for (int c = 0; c < 256; ++c) {
-        t[static_cast<std::size_t>(c)] =
-            static_cast<unsigned char>((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
-    }
-    return t;
-}
-constexpr std::array<unsigned char, 256> kLower = make_lower();
-
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (kLower[static_cast<unsigned char>(a[i])] != kLower[static_cast<unsigned char>(b[i])]) {
-            return false;
-        }
-    }
-    return true;
-}
 
 void HeaderMap::add_copy(std::string_view name, std::string_view value) {
     std::string_view n = intern(name);

@@ -18,8 +18,23 @@ struct HeaderField {
     std::string_view value;
 };
 
-// ASCII case-insensitive equality for header names and tokens.
-bool iequals(std::string_view a, std::string_view b) noexcept;
+// ASCII case-insensitive equality for header names and tokens. Inline: most calls compare names
+// of different lengths (hop-by-hop checks, lookups) and end at the size test.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    const auto lower = [](unsigned char c) noexcept {
+        return static_cast<unsigned char>(static_cast<unsigned>(c - 'A') < 26u ? c + ('a' - 'A')
+                                                                               : c);
+    };
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i]))) {
+            return false;
+        }
+    }
+    return true;
+}
 
 class HeaderMap {
   public:
