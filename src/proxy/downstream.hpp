@@ -15,7 +15,6 @@
 #include "core/buffer.hpp"
 #include "http/h1/parser.hpp"
 #include "http/message.hpp"
-#include "net/send_now.hpp"
 #include "net/tls_session.hpp"
 #include "net/watchdog.hpp"
 #include "proxy/worker_context.hpp"
@@ -73,7 +72,7 @@ struct Downstream {
         asio::error_code ec;
         if (tls) {
             ec = co_await tls->write(std::span<const asio::const_buffer>(bufs));
-        } else if (!net::send_now(socket, bufs, ec)) {  // usually all of it, at once
+        } else {
             auto [wec, n] = co_await asio::async_write(socket, bufs, use_tuple);
             ec = wec;
         }

@@ -4,7 +4,6 @@
 #include <type_traits>
 
 #include "core/log.hpp"
-#include "net/send_now.hpp"
 #include "proxy/proxy_handler.hpp"
 
 namespace usher::proxy {
@@ -162,8 +161,8 @@ Task<void> H2Connection::write_loop() {
         if (down_.tls) {
             const std::array<asio::const_buffer, 1> bufs{cbuf(out)};
             ec = co_await down_.tls->write(std::span<const asio::const_buffer>(bufs));
-        } else if (std::array bufs{cbuf(out)}; !net::send_now(down_.socket, bufs, ec)) {
-            auto [wec, n] = co_await asio::async_write(down_.socket, bufs, use_tuple);
+        } else {
+            auto [wec, n] = co_await asio::async_write(down_.socket, cbuf(out), use_tuple);
             ec = wec;
         }
         write_watchdog_.disarm();

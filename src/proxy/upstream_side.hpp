@@ -8,7 +8,6 @@
 
 #include "core/asio.hpp"
 #include "core/buffer.hpp"
-#include "net/send_now.hpp"
 #include "net/tls_session.hpp"
 #include "proxy/downstream.hpp"
 #include "proxy/forward_headers.hpp"
@@ -67,12 +66,8 @@ struct ProxyHandler::Upstream {
         if (conn->tls) {
             co_return co_await conn->tls->write(std::span<const asio::const_buffer>(bufs));
         }
-        asio::error_code ec;
-        if (net::send_now(conn->socket, bufs, ec)) {  // usually all of it, at once
-            co_return ec;
-        }
-        auto [wec, n] = co_await asio::async_write(conn->socket, bufs, use_tuple);
-        co_return wec;
+        auto [ec, n] = co_await asio::async_write(conn->socket, bufs, use_tuple);
+        co_return ec;
     }
 
     template <std::size_t N>

@@ -5,7 +5,6 @@
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
-#include "net/send_now.hpp"
 #include "net/tls_client_context.hpp"
 #include "upstream/endpoint.hpp"
 
@@ -233,8 +232,8 @@ Task<void> H2Upstream::write_loop(std::shared_ptr<H2Upstream> self) {
         if (tls_) {
             const std::array<asio::const_buffer, 1> bufs{cbuf(out)};
             ec = co_await tls_->write(std::span<const asio::const_buffer>(bufs));
-        } else if (std::array bufs{cbuf(out)}; !net::send_now(socket_, bufs, ec)) {
-            auto [wec, n] = co_await asio::async_write(socket_, bufs, use_tuple);
+        } else {
+            auto [wec, n] = co_await asio::async_write(socket_, cbuf(out), use_tuple);
             ec = wec;
         }
         if (ec) {
