@@ -1,7 +1,6 @@
 #include "http/header_map.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 
 namespace usher::http {

@@ -397,11 +397,15 @@ Task<bool> ProxyHandler::send_body(std::string_view prefix, std::string_view dat
 Task<bool> ProxyHandler::read_body(Upstream& up) {
     auto ec = co_await up.read_some(down_, timeouts_.upstream_idle, TimeoutCause::upstream_idle);
     if (ec) {
-        const auto fired = down_.watchdog.fired();
-        log_.cause = fired != TimeoutCause::none ? net::to_string(fired) : "upstream_truncated";
+        note_body_read_failed();
         co_return false;
     }
     co_return true;
+}
+
+void ProxyHandler::note_body_read_failed() {
+    const auto fired = down_.watchdog.fired();
+    log_.cause = fired != TimeoutCause::none ? net::to_string(fired) : "upstream_truncated";
 }
 
 Task<bool> ProxyHandler::body_broken() {
@@ -536,9 +540,7 @@ Task<bool> ProxyHandler::relay_body_to_close(Upstream& up, bool client_chunked,
                 co_return ok && !close_delimited;  // never reusable: closed upstream
             }
             if (ec) {
-                const auto fired = down_.watchdog.fired();
-                log_.cause =
-                    fired != TimeoutCause::none ? net::to_string(fired) : "upstream_truncated";
+                note_body_read_failed();
                 co_return false;
             }
         }

@@ -60,6 +60,9 @@ class ProxyHandler {
     Task<bool> relay_response(Forwarding& f);
     Task<bool> fail(Forwarding& f, std::uint16_t status, std::string_view cause,
                     std::string_view detail = {});
+    // fail(), as a step's end: Step::done with the answer's result.
+    Task<Step> give_up(Forwarding& f, std::uint16_t status, std::string_view cause,
+                       std::string_view detail = {});
     void drop_connection(Forwarding& f);
     void consume_request(Forwarding& f);
     bool client_gone() const noexcept;
@@ -82,6 +85,7 @@ class ProxyHandler {
     // One write of body bytes (with the head still pending, if any) / one read from upstream.
     Task<bool> send_body(std::string_view prefix, std::string_view data, std::string_view suffix);
     Task<bool> read_body(Upstream& up);
+    void note_body_read_failed();  // the cause: the deadline that fired, or a truncated body
     // Ends a body that broke off: the pending head still goes out (the client sees a broken
     // transfer rather than nothing). Always false.
     Task<bool> body_broken();

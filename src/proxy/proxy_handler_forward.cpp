@@ -168,10 +168,9 @@ Task<ProxyHandler::Step> ProxyHandler::connect_upstream(Forwarding& f) {
     f.ep = cluster.pick(f.pick_ctx, f.tried, &panic_refused);
     if (f.ep == nullptr) {
         const bool none_healthy = panic_refused && f.attempt == 0;
-        f.result =
-            co_await fail(f, none_healthy ? std::uint16_t{503} : f.fail_status,
-                          none_healthy ? std::string_view("no_healthy_endpoint") : f.fail_cause);
-        co_return Step::done;
+        co_return co_await give_up(
+            f, none_healthy ? std::uint16_t{503} : f.fail_status,
+            none_healthy ? std::string_view("no_healthy_endpoint") : f.fail_cause);
     }
     auto& ep = *f.ep;
     f.attempts.start(ep);
@@ -202,9 +201,8 @@ Task<ProxyHandler::Step> ProxyHandler::connect_upstream(Forwarding& f) {
         }
         if (!up.reused) {
             if (auto limit = cluster.begin_connect(); limit != CircuitLimit::none) {
-                f.result = co_await fail(f, 503, upstream::circuit_cause(limit),
-                                         "upstream circuit breaker open");
-                co_return Step::done;
+                co_return co_await give_up(f, 503, upstream::circuit_cause(limit),
+                                           "upstream circuit breaker open");
             }
             up.conn = std::make_unique<upstream::Connection>(down_.socket.get_executor(), &ep);
             down_.watchdog.watch_upstream(&up.conn->socket);
@@ -238,16 +236,14 @@ Task<ProxyHandler::Step> ProxyHandler::connect_upstream(Forwarding& f) {
         f.tried.add(ep.index);
         drop_connection(f);
         if (fired == TimeoutCause::total) {
-            f.result = co_await fail(f, 504, "total_timeout");
-            co_return Step::done;
+            co_return co_await give_up(f, 504, "total_timeout");
         }
         f.fail_status = timed_out ? 503 : 502;
         f.fail_cause = timed_out    ? "upstream_connect_timeout"
                        : tls_failed ? "upstream_tls_failed"
                                     : "upstream_connect_failed";
         if (!may_retry(f, AttemptResult::connect_failure)) {
-            f.result = co_await fail(f, f.fail_status, f.fail_cause);
-            co_return Step::done;
+            co_return co_await give_up(f, f.fail_status, f.fail_cause);
         }
         co_return Step::next_endpoint;  // nothing was sent: try the next endpoint at once
     }
@@ -284,8 +280,7 @@ Task<ProxyHandler::Step> ProxyHandler::send_request(Forwarding& f) {
         const bool has_body = f.req_framing == BodyFraming::chunked ||
                               (f.req_framing == BodyFraming::content_length && f.req_length > 0);
         if (parsed.kind != http::h1::ParseResult::Kind::complete) {
-            f.result = co_await fail(f, 500, "internal_error");
-            co_return Step::done;
+            co_return co_await give_up(f, 500, "internal_error");
         }
         if (!up.h2->open(h2_request_, f.cluster.tls() != nullptr ? "https" : "http", !has_body,
                          *up.h2req)) {
@@ -312,12 +307,10 @@ Task<ProxyHandler::Step> ProxyHandler::send_request(Forwarding& f) {
             f.head_consumed = true;
             ec = co_await send_request_body(up);
             if (log_.cause == "client_closed") {
-                f.result = false;
                 co_return Step::done;
             }
             if (!log_.cause.empty()) {
-                f.result = co_await fail(f, log_.status, log_.cause);
-                co_return Step::done;
+                co_return co_await give_up(f, log_.status, log_.cause);
             }
             f.request_complete = !ec;
         }
@@ -339,18 +332,15 @@ Task<ProxyHandler::Step> ProxyHandler::send_request(Forwarding& f) {
             if (f.expect_continue && down_.in.empty()) {
                 down_.sent_100_continue = true;
                 if (co_await down_.write(k100Continue, timeouts_.upstream_idle)) {
-                    f.result = false;
                     co_return Step::done;
                 }
             }
             ec = co_await send_request_body(up);
             if (log_.cause == "client_closed") {
-                f.result = false;  // the client went away mid-body: nothing to answer
-                co_return Step::done;
+                co_return Step::done;  // the client went away mid-body: nothing to answer
             }
             if (!log_.cause.empty()) {  // body error, too large, client stalled
-                f.result = co_await fail(f, log_.status, log_.cause);
-                co_return Step::done;
+                co_return co_await give_up(f, log_.status, log_.cause);
             }
             f.request_complete = !ec;
         }
@@ -371,7 +361,7 @@ Task<ProxyHandler::Step> ProxyHandler::await_response_head(Forwarding& f) {
     auto& up = f.up;
     auto& cluster = f.cluster;
     auto& ep = *f.ep;
-    f.head_deadline =
+    const auto head_deadline =
         f.head_timeout.count() > 0 ? Clock::now() + f.head_timeout : Clock::time_point::max();
     // A failed attempt: retried when the policy allows, else answered with `status`.
     auto give_up_or_retry = [&](AttemptResult why, std::uint16_t status,
@@ -379,10 +369,19 @@ Task<ProxyHandler::Step> ProxyHandler::await_response_head(Forwarding& f) {
         cluster.report(ep, why);
         f.tried.add(ep.index);
         if (!may_retry(f, why)) {
-            f.result = co_await fail(f, status, cause);
-            co_return Step::done;
+            co_return co_await give_up(f, status, cause);
         }
         co_return Step::retry;
+    };
+    // The watchdog fired while waiting for the head: the request's total time is over (504), or
+    // this attempt's (retried, or 504).
+    auto timed_out = [&]() -> Task<Step> {
+        if (down_.watchdog.fired() == TimeoutCause::total) {
+            co_return co_await give_up(f, 504, "total_timeout");
+        }
+        log::warn("upstream {} ({}): no response head within {}ms", ep.label, cluster.name(),
+                  f.head_timeout.count());
+        co_return co_await give_up_or_retry(AttemptResult::timeout, 504, "upstream_header_timeout");
     };
     while (f.h2_up) {
         auto& rq = *up.h2req;
@@ -390,14 +389,12 @@ Task<ProxyHandler::Step> ProxyHandler::await_response_head(Forwarding& f) {
             auto* head = std::get_if<http::h2::ResponseHeadEvent>(&rq.events.front());
             if (head == nullptr) {  // cannot happen: the session validates the order
                 cluster.report(ep, AttemptResult::reset);
-                f.result = co_await fail(f, 502, "upstream_invalid_response");
-                co_return Step::done;
+                co_return co_await give_up(f, 502, "upstream_invalid_response");
             }
             response_ = std::move(head->head);
             rq.events.pop_front();
             if (response_.status < 200) {
                 if (response_.status != 101 && !co_await relay_interim(f)) {
-                    f.result = false;
                     co_return Step::done;
                 }
                 continue;
@@ -416,15 +413,8 @@ Task<ProxyHandler::Step> ProxyHandler::await_response_head(Forwarding& f) {
                       cluster.name());
             co_return co_await give_up_or_retry(AttemptResult::reset, 502, "upstream_reset");
         }
-        if (!co_await wait_upstream_h2(up, f.head_deadline, TimeoutCause::upstream_header)) {
-            if (down_.watchdog.fired() == TimeoutCause::total) {
-                f.result = co_await fail(f, 504, "total_timeout");
-                co_return Step::done;
-            }
-            log::warn("upstream {} ({}): no response head within {}ms", ep.label, cluster.name(),
-                      f.head_timeout.count());
-            co_return co_await give_up_or_retry(AttemptResult::timeout, 504,
-                                                "upstream_header_timeout");
+        if (!co_await wait_upstream_h2(up, head_deadline, TimeoutCause::upstream_header)) {
+            co_return co_await timed_out();
         }
     }
     const auto& limits = config_->limits;
@@ -435,13 +425,11 @@ Task<ProxyHandler::Step> ProxyHandler::await_response_head(Forwarding& f) {
             log::warn("upstream {} ({}): invalid response: {}", ep.label, cluster.name(),
                       r.error.reason);
             cluster.report(ep, AttemptResult::reset);
-            f.result = co_await fail(f, 502, "upstream_invalid_response");
-            co_return Step::done;
+            co_return co_await give_up(f, 502, "upstream_invalid_response");
         }
         if (r.kind == http::h1::ParseResult::Kind::complete) {
             if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
                 if (!co_await relay_interim(f)) {
-                    f.result = false;
                     co_return Step::done;
                 }
                 up.buf.consume(r.consumed);
@@ -455,12 +443,10 @@ Task<ProxyHandler::Step> ProxyHandler::await_response_head(Forwarding& f) {
                 down_.worker.buffers.grow(up.buf, limits.max_header_bytes + 1024);
             } else {
                 cluster.report(ep, AttemptResult::reset);
-                f.result = co_await fail(f, 502, "upstream_invalid_response");
-                co_return Step::done;
+                co_return co_await give_up(f, 502, "upstream_invalid_response");
             }
         }
-        auto rec =
-            co_await up.read_some_until(down_, f.head_deadline, TimeoutCause::upstream_header);
+        auto rec = co_await up.read_some_until(down_, head_deadline, TimeoutCause::upstream_header);
         if (!rec) {
             continue;
         }
@@ -468,16 +454,8 @@ Task<ProxyHandler::Step> ProxyHandler::await_response_head(Forwarding& f) {
             abandon(f);
             co_return Step::done;
         }
-        const auto fired = down_.watchdog.fired();
-        if (fired == TimeoutCause::total) {
-            f.result = co_await fail(f, 504, "total_timeout");
-            co_return Step::done;
-        }
-        if (fired != TimeoutCause::none) {
-            log::warn("upstream {} ({}): no response head within {}ms", ep.label, cluster.name(),
-                      f.head_timeout.count());
-            co_return co_await give_up_or_retry(AttemptResult::timeout, 504,
-                                                "upstream_header_timeout");
+        if (down_.watchdog.fired() != TimeoutCause::none) {
+            co_return co_await timed_out();
         }
         if (up.reused && f.replayable && f.may_resend && !f.stale_retried && up.buf.empty()) {
             co_return Step::fresh_connection;  // a pooled connection closed before answering
@@ -622,6 +600,12 @@ Task<bool> ProxyHandler::fail(Forwarding& f, std::uint16_t status, std::string_v
         cause);
 }
 
+Task<ProxyHandler::Step> ProxyHandler::give_up(Forwarding& f, std::uint16_t status,
+                                               std::string_view cause, std::string_view detail) {
+    f.result = co_await fail(f, status, cause, detail);
+    co_return Step::done;
+}
+
 void ProxyHandler::drop_connection(Forwarding& f) {
     auto& up = f.up;
     down_.watchdog.watch_upstream(nullptr);
@@ -655,7 +639,6 @@ void ProxyHandler::abandon(Forwarding& f) {
     consume_request(f);
     log_.status = 499;
     log_.cause = "client_closed";
-    f.result = false;
 }
 
 // Whether a failed attempt may be retried on another endpoint (docs/config.md, "retry").

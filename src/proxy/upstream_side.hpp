@@ -176,8 +176,7 @@ struct ProxyHandler::Forwarding {
     bool client_saw_bytes = false;  // a 1xx was relayed: no retry any more
     std::uint64_t retries_used = 0;
     std::chrono::milliseconds head_timeout{};  // per attempt, for the response head
-    std::chrono::steady_clock::time_point head_deadline{};
-    bool result = false;  // Step::done: what forward() returns
+    bool result = false;  // Step::done: what forward() returns (set by give_up(), else false)
 };
 
 }  // namespace usher::proxy
