@@ -62,7 +62,10 @@ void ClientConnection::drain() noexcept {
         worker_.idle.push(*this, Clock::time_point::min(), worker_.io->get_executor());
     } else if (session_->h2) {
         session_->h2->drain();
-    } else if (idle_) {
+    } else if (idle_ && served_ > 0) {
+        // Between two requests: closed now (the client retries on a new connection). A new
+        // connection's first request is on its way and nothing would retry it: it is served
+        // (with Connection: close) unless it does not come in time.
         session_->socket.cancel(ignored);
     }
 }
@@ -170,7 +173,7 @@ Task<ClientConnection::Next> ClientConnection::run() {
     bool back_from_park = served_ > 0;  // the socket is readable: straight to the head
     bool client_finished = false;       // see step 3
 
-    while (!w.draining && !drain_requested_) {
+    while (served_ == 0 || (!w.draining && !drain_requested_)) {  // see drain()
         const auto& cfg = *w.snapshot->config;
         // 1. Idle between requests (TLS may hold decrypted bytes already: they never wake the
         //    socket).
@@ -312,7 +315,7 @@ Task<ClientConnection::Next> ClientConnection::await_request() {
         down.watchdog.disarm();
         ready = !ec;
     }
-    if (w.draining || drain_requested_) {
+    if ((w.draining || drain_requested_) && served_ > 0) {
         co_return Next::close;
     }
     if (ready) {

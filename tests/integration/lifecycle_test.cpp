@@ -1,5 +1,6 @@
 // Process lifecycle: graceful drain on SIGTERM (in-flight requests finish, idle connections
 // close, exit 0), log reopening on SIGUSR1, and the command line (exit codes and messages).
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <sstream>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -62,6 +64,49 @@ TEST(Lifecycle, SigtermClosesIdleKeepAliveConnectionsAndStopsAccepting) {
     EXPECT_TRUE(closed_by_peer(fd, 1s));
     ::close(fd);
     EXPECT_LT(connect_to(usher.port()), 0) << "no longer accepting";
+}
+
+int open_descriptors(int pid) {
+    int n = 0;
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+        while (::readdir(d) != nullptr) {
+            ++n;
+        }
+        ::closedir(d);
+    }
+    return n;
+}
+
+// A connection accepted before SIGTERM whose first request comes after the drain started: nothing
+// would retry that request (a new connection), so it is served, with Connection: close, rather
+// than closed unread as an idle keep-alive connection is.
+TEST(Lifecycle, SigtermStillServesTheFirstRequestOfAnAcceptedConnection) {
+    auto backend = make_echo_backend();
+    UsherProcess usher(cluster_config(backend->address(), "", 1));
+    ASSERT_TRUE(usher.started());
+    const int before = open_descriptors(usher.pid());
+    int fd = connect_to(usher.port());
+    ASSERT_GE(fd, 0);
+    auto deadline = Clock::now() + 5s;  // accepted: usher holds one more descriptor
+    while (open_descriptors(usher.pid()) <= before && Clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_GT(open_descriptors(usher.pid()), before) << "the connection was not accepted";
+    usher.signal(SIGTERM);
+    deadline = Clock::now() + 5s;  // the worker drains once its listener is closed
+    for (int probe; (probe = connect_to(usher.port())) >= 0 && Clock::now() < deadline;) {
+        ::close(probe);
+        std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_LT(connect_to(usher.port()), 0) << "usher did not stop accepting";
+    send_all(fd, "GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
+    const auto bytes = read_to_close(fd);
+    ::close(fd);
+    const auto m = parse_response(bytes);
+    ASSERT_TRUE(m) << "the request was dropped: '" << bytes << "'";
+    EXPECT_EQ(m->status(), 200);
+    EXPECT_EQ(m->header("connection").value_or(""), "close");
+    EXPECT_EQ(usher.stop(10s), 0);
 }
 
 TEST(Lifecycle, Sigusr1ReopensTheAccessLog) {
